@@ -1,0 +1,118 @@
+"""Schedules: the database is the source of truth, RedBeat the mirror beat runs from.
+
+`mirror_schedules()` writes every schedule into RedBeat (the CLI and the
+dashboard call it after a change). `GarminSyncScheduler` is RedBeat's scheduler
+that also restores the mirror whenever an entry is missing (Redis emptied or
+restarted), survives Redis outages, and re-takes its lock after one; a second
+beat blocks on RedBeat's lock until the first goes away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+from celery import Celery
+from celery.schedules import crontab
+from redbeat import RedBeatScheduler, RedBeatSchedulerEntry
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import LockError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.db import create_session
+from shared.models import Schedule
+from shared.runtime import get_runtime
+from shared.schedules import all_schedules
+
+log = logging.getLogger(__name__)
+
+SYNC_TASK = "garminsync.sync_account"
+CHECK_EVERY_S = 5.0
+
+
+def entry_name(account_id: int) -> str:
+    return f"sync-account-{account_id}"
+
+
+def cron_schedule(expression: str) -> crontab:
+    minute, hour, day_of_month, month_of_year, day_of_week = expression.split()
+    return crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+
+
+def _entry(app: Celery, schedule: Schedule) -> RedBeatSchedulerEntry:
+    return RedBeatSchedulerEntry(
+        entry_name(schedule.account_id),
+        SYNC_TASK,
+        cron_schedule(schedule.cron),
+        kwargs={"account_id": schedule.account_id, "trigger": "schedule"},
+        app=app,
+    )
+
+
+def _db_schedules() -> list[Schedule]:
+    with create_session(get_runtime().settings.database_url) as session:
+        return all_schedules(session)
+
+
+def mirror_schedules(app: Celery | None = None) -> bool:
+    """Write the database's schedules into RedBeat; False in embedded mode (no beat)."""
+    if get_runtime().settings.embedded:
+        return False
+    if app is None:
+        from services.worker.celery_app import app as default_app
+
+        app = default_app
+    for schedule in _db_schedules():
+        key = RedBeatSchedulerEntry.generate_key(app, entry_name(schedule.account_id))
+        if not schedule.enabled:
+            with contextlib.suppress(KeyError):
+                RedBeatSchedulerEntry.from_key(key, app=app).delete()
+            continue
+        entry = _entry(app, schedule)
+        with contextlib.suppress(KeyError):
+            entry.last_run_at = RedBeatSchedulerEntry.from_key(key, app=app).last_run_at
+        entry.save()
+    return True
+
+
+def missing_entries(app: Celery) -> int:
+    """How many enabled schedules have no RedBeat entry."""
+    from redbeat.schedulers import get_redis
+
+    client = get_redis(app)
+    missing = 0
+    for schedule in _db_schedules():
+        if schedule.enabled:
+            key = RedBeatSchedulerEntry.generate_key(app, entry_name(schedule.account_id))
+            missing += 0 if client.exists(key) else 1
+    return missing
+
+
+class GarminSyncScheduler(RedBeatScheduler):
+    """RedBeat, plus restoring schedules from the database and riding out Redis outages."""
+
+    _last_check = 0.0
+
+    def setup_schedule(self) -> None:
+        super().setup_schedule()
+        mirror_schedules(self.app)
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        try:
+            now = time.monotonic()
+            if now - self._last_check >= CHECK_EVERY_S:
+                self._last_check = now
+                if missing_entries(self.app):
+                    log.warning("schedules missing from Redis (emptied?): restoring from the database")
+                    mirror_schedules(self.app)
+            return float(super().tick(*args, **kwargs))
+        except LockError:
+            log.warning("beat lock lost (Redis restarted?): waiting to take it again")
+            if self.lock is not None:
+                self.lock.acquire()
+            return 0.0
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("Redis unreachable (%s); beat retries in %ss", exc, self.max_interval)
+            return float(self.max_interval)

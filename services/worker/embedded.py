@@ -1,0 +1,60 @@
+"""Embedded mode: the download job run in-process, for machines without Redis.
+
+Same job code as the Celery task (`shared.jobs.archive`); retries wait their
+back-off in a small timer queue instead of a broker, so one activity that
+needs a retry does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from shared import jobs
+from shared.archive import Outcome
+from shared.db import create_session
+from shared.planning import release
+from shared.runtime import Runtime
+
+MAX_RETRIES = 12
+
+
+def download_inline(
+    runtime: Runtime,
+    activity_ids: list[int],
+    run_id: int | None,
+    on_outcome: Callable[[Outcome], None] = lambda _outcome: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Counter[str]:
+    """Archive each activity, newest first; returns how many ended in each status."""
+    counts: Counter[str] = Counter()
+    queue: list[tuple[float, int, int, int]] = [
+        (0.0, order, activity_id, 0) for order, activity_id in enumerate(activity_ids)
+    ]
+    heapq.heapify(queue)
+    unsettled = set(activity_ids)
+    try:
+        while queue:
+            not_before, order, activity_id, retries = heapq.heappop(queue)
+            wait = not_before - time.monotonic()
+            if wait > 0:
+                sleep(wait)
+            outcome = jobs.archive(runtime, activity_id, run_id)
+            if outcome.status == "retry" and retries < MAX_RETRIES:
+                delay = outcome.retry_after or jobs.backoff_delay(retries, runtime.settings.retry_base_s)
+                heapq.heappush(queue, (time.monotonic() + delay, order, activity_id, retries + 1))
+                continue
+            if outcome.status == "retry":
+                counts["deferred"] += 1
+            else:
+                counts[outcome.status] += 1
+                unsettled.discard(activity_id)
+            on_outcome(outcome)
+    finally:
+        # Interrupted or given up: hand claims back so the next run takes them.
+        if unsettled:
+            with create_session(runtime.settings.database_url) as session:
+                release(session, sorted(unsettled))
+    return counts

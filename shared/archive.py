@@ -1,0 +1,155 @@
+"""Archiving one activity: download the original, check it, store it, record it.
+
+Idempotent: a second run finds the file with its size and hash and does
+nothing. The state only becomes `downloaded` after the FIT header and CRC
+check out and the file sits under its final name.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shared.db import create_session
+from shared.errors import (
+    AuthRequired,
+    BadArchive,
+    BrokerUnavailable,
+    GarminSyncError,
+    NotFound,
+    RateLimited,
+    StorageError,
+    TransientError,
+    UsageError,
+)
+from shared.fit import check_fit, sniff_format
+from shared.garmin import GarminGateway, unzip_original
+from shared.models import Activity, DownloadState
+from shared.runs import record_outcome
+from shared.storage import Storage, sha256_hex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """`downloaded`, `already`, `no_file` or `failed` (terminal); `retry` means try later."""
+
+    activity_id: int
+    status: str
+    message: str = ""
+    path: str | None = None
+    retry_after: float | None = None
+
+
+def file_intact(storage: Storage, activity: Activity) -> bool:
+    """The archived file exists with the recorded size and hash."""
+    if not activity.file_path or activity.sha256 is None:
+        return False
+    data = storage.read(activity.file_path)
+    return data is not None and len(data) == activity.file_size and sha256_hex(data) == activity.sha256
+
+
+def _begin(db_url: str, storage: Storage, activity_id: int) -> Activity | Outcome:
+    with create_session(db_url) as session:
+        activity = session.get(Activity, activity_id)
+        if activity is None:
+            raise UsageError(f"unknown activity id {activity_id}")
+        if activity.state == DownloadState.DOWNLOADED and file_intact(storage, activity):
+            return Outcome(activity_id, "already", path=activity.file_path)
+        if activity.state == DownloadState.NO_FILE:
+            return Outcome(activity_id, "no_file", activity.last_error or "")
+        activity.state = DownloadState.DOWNLOADING
+        activity.attempts += 1
+        activity.queued_at = activity.queued_at or datetime.now(UTC)
+        session.flush()
+        session.expunge(activity)
+        return activity
+
+
+def _settle(db_url: str, activity_id: int, run_id: int | None, **values: object) -> None:
+    with create_session(db_url) as session:
+        activity = session.get(Activity, activity_id)
+        if activity is None:
+            return
+        for key, value in values.items():
+            setattr(activity, key, value)
+        state = values.get("state")
+        if state in (DownloadState.DOWNLOADED, DownloadState.FAILED, DownloadState.NO_FILE):
+            outcome = "failed" if state == DownloadState.FAILED else str(state)
+            record_outcome(session, run_id, outcome)
+
+
+def archive_activity(
+    db_url: str,
+    storage: Storage,
+    gateway: GarminGateway,
+    activity_id: int,
+    *,
+    max_attempts: int,
+    run_id: int | None = None,
+) -> Outcome:
+    """Archive one activity; transient trouble returns `retry` until attempts run out."""
+    begun = _begin(db_url, storage, activity_id)
+    if isinstance(begun, Outcome):
+        return begun
+    activity = begun
+    try:
+        payload = gateway.download_original(activity_id)
+        original = unzip_original(payload)
+        fmt = sniff_format(original.entry_name, original.data)
+        if fmt == "fit":
+            check = check_fit(original.data)
+            if not check.ok:
+                raise BadArchive(f"the FIT file failed its check: {check.reason}")
+        relative = storage.relative_path(
+            activity_id, activity.start_time, fmt, activity.activity_type, activity.name
+        )
+        stored = storage.write_atomic(relative, original.data)
+    except NotFound:
+        message = "Garmin has no original file for this activity (manual entry?)"
+        _settle(db_url, activity_id, run_id, state=DownloadState.NO_FILE, last_error=message)
+        return Outcome(activity_id, "no_file", message)
+    except (AuthRequired, StorageError, BrokerUnavailable, RateLimited) as exc:
+        # Not the activity's fault: give the attempt back; wait, or stop the run.
+        _settle(
+            db_url,
+            activity_id,
+            run_id,
+            state=DownloadState.QUEUED,
+            attempts=max(0, activity.attempts - 1),
+            last_error=str(exc),
+        )
+        if not isinstance(exc, RateLimited):
+            raise
+        return Outcome(activity_id, "retry", str(exc), retry_after=exc.retry_after)
+    except TransientError as exc:
+        if activity.manual and not isinstance(exc, BadArchive):
+            message = f"manual activity without a file ({exc})"
+            _settle(db_url, activity_id, run_id, state=DownloadState.NO_FILE, last_error=message)
+            return Outcome(activity_id, "no_file", message)
+        if activity.attempts >= max_attempts:
+            message = f"gave up after {activity.attempts} attempts: {exc}"
+            _settle(db_url, activity_id, run_id, state=DownloadState.FAILED, last_error=message)
+            return Outcome(activity_id, "failed", message)
+        _settle(db_url, activity_id, run_id, state=DownloadState.QUEUED, last_error=str(exc))
+        return Outcome(activity_id, "retry", str(exc))
+    except GarminSyncError as exc:
+        message = str(exc)
+        _settle(db_url, activity_id, run_id, state=DownloadState.FAILED, last_error=message)
+        return Outcome(activity_id, "failed", message)
+    _settle(
+        db_url,
+        activity_id,
+        run_id,
+        state=DownloadState.DOWNLOADED,
+        file_format=fmt,
+        file_path=stored.relative_path,
+        file_size=stored.size,
+        sha256=stored.sha256,
+        downloaded_at=datetime.now(UTC),
+        last_error=None,
+    )
+    log.info("archived activity %s as %s", activity_id, stored.relative_path)
+    return Outcome(activity_id, "downloaded", path=stored.relative_path)

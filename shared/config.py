@@ -1,0 +1,155 @@
+"""Settings from the environment and a `.env` file, validated once.
+
+Every setting a user can give is read here and nowhere else, so a bad value is
+reported with its name before any work starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from shared.errors import ConfigError
+from shared.ratelimit_spec import RateSpec, parse_rate
+
+DEFAULT_RATE_LIMIT = "30/minute"
+DEFAULT_LAYOUT = "fit/activity_{id}_{timestamp}.{ext}"
+MAX_PAGE_SIZE = 1000  # Garmin answers 400 above this
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. Secrets are kept out of `repr`."""
+
+    data_dir: Path
+    database_url: str
+    redis_url: str | None
+    garmin_api_url: str | None
+    rate: RateSpec
+    page_size: int
+    layout: str
+    max_attempts: int
+    garmin_email: str | None = field(default=None, repr=False)
+    garmin_password: str | None = field(default=None, repr=False)
+    garmintokens: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    web_password: str | None = field(default=None, repr=False)
+    task_history_days: int = 30
+    cooldown_base_s: int = 60
+    login_backoff_s: int = 300
+    requeue_after_s: int = 3600
+    max_wait_s: int = 5
+    retry_base_s: float = 10.0
+
+    @property
+    def embedded(self) -> bool:
+        """No Redis: tasks run in-process."""
+        return not self.redis_url
+
+    @property
+    def tokens_location(self) -> str:
+        """GARMINTOKENS, or the default token directory under the data dir."""
+        return self.garmintokens or str(self.data_dir / "tokens")
+
+
+def _int(raw: Mapping[str, str | None], name: str, default: int, lo: int, hi: int) -> int:
+    value = raw.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+    if not lo <= number <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {number}")
+    return number
+
+
+def _float(raw: Mapping[str, str | None], name: str, default: float, lo: float, hi: float) -> float:
+    value = raw.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if not lo <= number <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {number}")
+    return number
+
+
+def normalize_database_url(url: str) -> str:
+    """Map plain `postgresql://` (and `postgres://`) URLs to the driver we ship."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _check_layout(layout: str) -> str:
+    if layout.startswith("/") or ".." in Path(layout).parts:
+        raise ConfigError("GARMINSYNC_FILE_LAYOUT must be a relative path inside the data dir")
+    if "{id}" not in layout:
+        raise ConfigError("GARMINSYNC_FILE_LAYOUT must contain {id} so names stay unique")
+    try:
+        layout.format(id=1, timestamp="t", type="run", year="2026", month="01", name="n", ext="fit")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(f"GARMINSYNC_FILE_LAYOUT has an unknown placeholder: {exc}") from None
+    return layout
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = None) -> Settings:
+    """Read settings: process environment first, then `.env` (cwd or GARMINSYNC_ENV_FILE)."""
+    env = dict(os.environ if environ is None else environ)
+    path = env_file or env.get("GARMINSYNC_ENV_FILE") or ".env"
+    file_values: dict[str, str | None] = {}
+    if Path(path).is_file():
+        file_values = dict(dotenv_values(path))
+    raw: dict[str, str | None] = {**file_values, **env}
+
+    def get(name: str) -> str | None:
+        value = raw.get(name)
+        return value if value not in (None, "") else None
+
+    data_dir = Path(get("GARMINSYNC_DATA_DIR") or "./data").expanduser().absolute()
+    database_url = normalize_database_url(get("DATABASE_URL") or f"sqlite:///{data_dir / 'garmin.db'}")
+    if "://" not in database_url:
+        raise ConfigError(f"DATABASE_URL is not a URL: {database_url!r}")
+    redis_url = get("REDIS_URL")
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"REDIS_URL must start with redis://, rediss:// or unix://: {redis_url!r}")
+    api_url = get("GARMINSYNC_GARMIN_API_URL")
+    if api_url:
+        if not api_url.startswith(("http://", "https://")):
+            raise ConfigError(f"GARMINSYNC_GARMIN_API_URL must be an http(s) URL: {api_url!r}")
+        api_url = api_url.rstrip("/")
+    rate_text = get("GARMINSYNC_RATE_LIMIT") or DEFAULT_RATE_LIMIT
+    try:
+        rate = parse_rate(rate_text)
+    except ValueError as exc:
+        raise ConfigError(f"GARMINSYNC_RATE_LIMIT: {exc}") from None
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=redis_url,
+        garmin_api_url=api_url,
+        rate=rate,
+        page_size=_int(raw, "GARMINSYNC_PAGE_SIZE", 100, 1, MAX_PAGE_SIZE),
+        layout=_check_layout(get("GARMINSYNC_FILE_LAYOUT") or DEFAULT_LAYOUT),
+        max_attempts=_int(raw, "GARMINSYNC_MAX_ATTEMPTS", 5, 1, 100),
+        garmin_email=get("GARMIN_EMAIL"),
+        garmin_password=get("GARMIN_PASSWORD"),
+        garmintokens=get("GARMINTOKENS"),
+        secret_key=get("GARMINSYNC_SECRET_KEY"),
+        web_password=get("GARMINSYNC_WEB_PASSWORD"),
+        task_history_days=_int(raw, "GARMINSYNC_TASK_HISTORY_DAYS", 30, 1, 3650),
+        cooldown_base_s=_int(raw, "GARMINSYNC_COOLDOWN", 60, 1, 86400),
+        login_backoff_s=_int(raw, "GARMINSYNC_LOGIN_BACKOFF", 300, 0, 86400),
+        requeue_after_s=_int(raw, "GARMINSYNC_REQUEUE_AFTER", 3600, 10, 86400 * 7),
+        max_wait_s=_int(raw, "GARMINSYNC_MAX_WAIT", 5, 0, 3600),
+        retry_base_s=_float(raw, "GARMINSYNC_RETRY_BASE", 10.0, 0.01, 3600.0),
+    )

@@ -1,0 +1,134 @@
+"""Engine, sessions and schema upgrades.
+
+Sessions are explicit and short (Airflow's `create_session`): open, do one
+unit of work, commit, close. SQLite runs in WAL mode with a busy timeout since
+worker, beat, web and CLI share one file.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.errors import ConfigError, StorageError
+
+ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def install_sqlite_pragmas(engine: Engine) -> None:
+    """WAL, busy timeout and foreign keys on every new SQLite connection of `engine`."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """A new engine for `url`; SQLite gets WAL, busy timeout and its directory created."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create the database directory: {exc}") from None
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        install_sqlite_pragmas(engine)
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except (ImportError, SQLAlchemyError) as exc:
+        raise ConfigError(f"DATABASE_URL cannot be used: {exc}") from None
+
+
+def get_engine(url: str) -> Engine:
+    """The process-wide engine for `url` (created once)."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = make_engine(url)
+        return engine
+
+
+def dispose_engines() -> None:
+    """Drop pooled connections; call after fork so children never share sockets."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose(close=False)
+        _engines.clear()
+
+
+def session_factory(url: str) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def create_session(url: str) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on error, always close."""
+    session = session_factory(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.attributes["database_url"] = url
+    return cfg
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config("")).get_current_head()
+
+
+def current_revision(url: str) -> str | None:
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        return row[0] if row else None
+
+
+def ensure_schema(url: str) -> None:
+    """Upgrade the database to head unless it is there already (cheap when it is)."""
+    try:
+        if current_revision(url) == head_revision():
+            return
+        from alembic import command
+
+        command.upgrade(_alembic_config(url), "head")
+    except OperationalError as exc:
+        raise StorageError(f"cannot open the database: {exc.orig}") from None

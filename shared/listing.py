@@ -1,0 +1,143 @@
+"""Refreshing the activity list from Garmin into the store.
+
+Pages newest first and stops at the first page that holds an activity we
+already know, so an unchanged account costs one request. Until one listing
+has reached the oldest activity (`history_complete`), it keeps walking, so an
+interrupted first sync is finished by the next. `full` walks everything and
+marks what Garmin no longer has as deleted upstream.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from shared.db import create_session
+from shared.garmin import GarminGateway
+from shared.models import Account, Activity, DownloadState
+
+_LIST_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass
+class ListingResult:
+    requests: int = 0
+    found: int = 0
+    new: int = 0
+    deleted: int = 0
+    reached_end: bool = False
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.replace("T", " ").split(".")[0]
+    try:
+        return datetime.strptime(text, _LIST_TIME)
+    except ValueError:
+        return None
+
+
+def summary_fields(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The columns we keep from one list entry; None when it has no usable id or time."""
+    try:
+        activity_id = int(item["activityId"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    start = _parse_time(item.get("startTimeGMT"))
+    if start is not None:
+        start = start.replace(tzinfo=UTC)
+    elif isinstance(item.get("beginTimestamp"), int | float):
+        start = datetime.fromtimestamp(item["beginTimestamp"] / 1000, UTC)
+    else:
+        return None
+    type_info = item.get("activityType")
+    activity_type = type_info.get("typeKey") if isinstance(type_info, dict) else None
+    name = item.get("activityName")
+    return {
+        "id": activity_id,
+        "name": str(name)[:255] if name is not None else None,
+        "activity_type": str(activity_type)[:64] if activity_type else None,
+        "start_time": start,
+        "start_time_local": _parse_time(item.get("startTimeLocal")),
+        "duration_s": _float(item.get("duration")),
+        "distance_m": _float(item.get("distance")),
+        "manual": bool(item.get("manualActivity", False)),
+        "summary_json": json.dumps(item, separators=(",", ":"))[:20000],
+    }
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tuple[int, set[int]]:
+    """Insert new activities, refresh known ones; return (new count, ids seen)."""
+    rows = [fields for item in page if (fields := summary_fields(item)) is not None]
+    ids = {row["id"] for row in rows}
+    with create_session(db_url) as session:
+        existing = {
+            activity.id: activity
+            for activity in session.scalars(select(Activity).where(Activity.id.in_(ids)))
+        }
+        new = 0
+        for row in rows:
+            known = existing.get(row["id"])
+            if known is None:
+                session.add(Activity(account_id=account_id, state=DownloadState.MISSING, **row))
+                new += 1
+                continue
+            known.deleted_upstream = False
+            for key in ("name", "activity_type", "duration_s", "distance_m", "summary_json"):
+                if getattr(known, key) != row[key]:
+                    setattr(known, key, row[key])
+    return new, ids
+
+
+def refresh_listing(
+    db_url: str, gateway: GarminGateway, account_id: int, page_size: int, full: bool = False
+) -> ListingResult:
+    result = ListingResult()
+    with create_session(db_url) as session:
+        account = session.get(Account, account_id)
+        history_complete = bool(account and account.history_complete)
+    seen: set[int] = set()
+    start = 0
+    while True:
+        page = gateway.list_activities(start, page_size)
+        result.requests += 1
+        result.found += len(page)
+        new, ids = _store_page(db_url, account_id, page)
+        result.new += new
+        seen |= ids
+        if len(page) < page_size:
+            result.reached_end = True
+            break
+        if not full and history_complete and new < len(ids):
+            break  # reached activities we already know
+        start += len(page)
+    with create_session(db_url) as session:
+        account = session.get(Account, account_id)
+        if account is not None:
+            account.last_sync_at = datetime.now(UTC)
+            if result.reached_end:
+                account.history_complete = True
+        if full and result.reached_end:
+            present = session.scalars(
+                select(Activity.id).where(
+                    Activity.account_id == account_id, Activity.deleted_upstream.is_(False)
+                )
+            )
+            gone = sorted(set(present) - seen)
+            for chunk in chunked(gone, 500):
+                session.execute(update(Activity).where(Activity.id.in_(chunk)).values(deleted_upstream=True))
+            result.deleted = len(gone)
+    return result
+
+
+def chunked(items: list[int], size: int) -> list[list[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,114 @@
+"""Which activities to download, and claiming them so none is queued twice.
+
+Claiming is one conditional UPDATE per chunk (`missing` -> `queued`): two
+syncs racing each claim disjoint sets. Work left `queued` or `downloading`
+longer than `requeue_after` (a lost message, a flushed Redis, a killed
+embedded run) counts as missing again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from shared.models import Activity, DownloadState
+
+
+@dataclass(frozen=True)
+class Filters:
+    since: date | None = None
+    until: date | None = None
+    activity_type: str | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = []
+        if self.since:
+            clauses.append(Activity.start_time >= datetime.combine(self.since, time.min, UTC))
+        if self.until:
+            end = datetime.combine(self.until + timedelta(days=1), time.min, UTC)
+            clauses.append(Activity.start_time < end)
+        if self.activity_type:
+            clauses.append(Activity.activity_type == self.activity_type)
+        return clauses
+
+
+def missing_clause(requeue_after_s: int, now: datetime | None = None) -> ColumnElement[bool]:
+    """Missing, or claimed so long ago that the claim must have been lost."""
+    stale = (now or datetime.now(UTC)) - timedelta(seconds=requeue_after_s)
+    return or_(
+        Activity.state == DownloadState.MISSING,
+        and_(
+            Activity.state.in_([DownloadState.QUEUED, DownloadState.DOWNLOADING]),
+            or_(Activity.queued_at.is_(None), Activity.queued_at < stale),
+        ),
+    )
+
+
+def claim_missing(
+    session: Session,
+    account_id: int,
+    filters: Filters,
+    requeue_after_s: int,
+    limit: int | None = None,
+) -> list[int]:
+    """Mark missing activities `queued` and return their ids, newest first."""
+    now = datetime.now(UTC)
+    query = (
+        select(Activity.id)
+        .where(Activity.account_id == account_id, Activity.deleted_upstream.is_(False))
+        .where(missing_clause(requeue_after_s, now), *filters.clauses())
+        .order_by(Activity.start_time.desc())
+    )
+    if limit:
+        query = query.limit(limit)
+    candidates = list(session.scalars(query))
+    claimed: list[int] = []
+    for start in range(0, len(candidates), 500):
+        chunk = candidates[start : start + 500]
+        result = session.execute(
+            update(Activity)
+            .where(Activity.id.in_(chunk))
+            .where(missing_clause(requeue_after_s, now))
+            .values(state=DownloadState.QUEUED, queued_at=now)
+            .returning(Activity.id)
+        )
+        claimed.extend(result.scalars())
+    order = {activity_id: i for i, activity_id in enumerate(candidates)}
+    return sorted(claimed, key=order.__getitem__)
+
+
+def release(session: Session, activity_ids: list[int]) -> None:
+    """Give unstarted claims back (an interrupted embedded run, a failed enqueue)."""
+    for start in range(0, len(activity_ids), 500):
+        session.execute(
+            update(Activity)
+            .where(Activity.id.in_(activity_ids[start : start + 500]))
+            .where(Activity.state.in_([DownloadState.QUEUED, DownloadState.DOWNLOADING]))
+            .values(state=DownloadState.MISSING, queued_at=None)
+        )
+
+
+def claim_ids(session: Session, account_id: int, activity_ids: list[int]) -> list[int]:
+    """Claim specific activities (retry, re-download): any state but in-flight."""
+    known = set(
+        session.scalars(
+            select(Activity.id).where(Activity.account_id == account_id, Activity.id.in_(activity_ids))
+        )
+    )
+    unknown = [str(i) for i in activity_ids if i not in known]
+    if unknown:
+        from shared.errors import UsageError
+
+        raise UsageError(f"unknown activity id(s): {', '.join(unknown)}")
+    now = datetime.now(UTC)
+    result = session.execute(
+        update(Activity)
+        .where(Activity.id.in_(activity_ids))
+        .where(Activity.state.not_in([DownloadState.QUEUED, DownloadState.DOWNLOADING]))
+        .values(state=DownloadState.QUEUED, queued_at=now, attempts=0)
+        .returning(Activity.id)
+    )
+    return list(result.scalars())

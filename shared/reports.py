@@ -1,0 +1,135 @@
+"""Read-side queries shared by the CLI and the dashboard."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from shared.db import create_session
+from shared.models import Account, Activity, DownloadState, SyncRun
+from shared.planning import Filters
+from shared.runtime import Runtime
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC; SQLite hands back naive datetimes that were stored as UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def activity_dict(activity: Activity) -> dict[str, Any]:
+    return {
+        "id": activity.id,
+        "name": activity.name,
+        "type": activity.activity_type,
+        "start_time": iso(activity.start_time),
+        "start_time_local": activity.start_time_local.isoformat() if activity.start_time_local else None,
+        "duration_s": activity.duration_s,
+        "distance_m": activity.distance_m,
+        "state": activity.state,
+        "attempts": activity.attempts,
+        "last_error": activity.last_error,
+        "file_format": activity.file_format,
+        "file_path": activity.file_path,
+        "file_size": activity.file_size,
+        "sha256": activity.sha256,
+        "deleted_upstream": activity.deleted_upstream,
+    }
+
+
+def activity_rows(
+    db_url: str, account_id: int, which: str, filters: Filters, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """`which`: all, missing (not archived, file expected), downloaded."""
+    query = select(Activity).where(Activity.account_id == account_id, *filters.clauses())
+    if which == "missing":
+        query = query.where(
+            Activity.state.in_(
+                [DownloadState.MISSING, DownloadState.QUEUED, DownloadState.DOWNLOADING, DownloadState.FAILED]
+            )
+        )
+    elif which == "downloaded":
+        query = query.where(Activity.state == DownloadState.DOWNLOADED)
+    query = query.order_by(Activity.start_time.desc())
+    if limit:
+        query = query.limit(limit)
+    with create_session(db_url) as session:
+        return [activity_dict(activity) for activity in session.scalars(query)]
+
+
+def find_run(db_url: str, run_id: int) -> SyncRun | None:
+    with create_session(db_url) as session:
+        return session.get(SyncRun, run_id)
+
+
+def run_dict(run: SyncRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "account_id": run.account_id,
+        "trigger": run.trigger,
+        "full": run.full,
+        "status": run.status,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "list_requests": run.list_requests,
+        "found": run.found,
+        "new": run.new,
+        "deleted": run.deleted,
+        "queued": run.queued,
+        "downloaded": run.downloaded,
+        "failed": run.failed,
+        "no_file": run.no_file,
+        "message": run.message,
+    }
+
+
+def state_counts(db_url: str, account_id: int | None = None) -> dict[str, int]:
+    query = select(Activity.state, func.count()).group_by(Activity.state)
+    if account_id is not None:
+        query = query.where(Activity.account_id == account_id)
+    with create_session(db_url) as session:
+        return {state: count for state, count in session.execute(query).tuples()}
+
+
+def safe_database_url(url: str) -> str:
+    """The URL without its password, for display."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
+    settings = runtime.settings
+    counts = state_counts(settings.database_url, account_id)
+    with create_session(settings.database_url) as session:
+        account = session.get(Account, account_id)
+        last = session.scalars(
+            select(SyncRun).where(SyncRun.account_id == account_id).order_by(SyncRun.id.desc()).limit(1)
+        ).first()
+        account_info = {
+            "name": account.name if account else None,
+            "email": account.email if account else None,
+            "display_name": account.display_name if account else None,
+            "token_state": account.token_state if account else None,
+            "token_error": account.token_error if account else None,
+        }
+        last_run = run_dict(last) if last else None
+    try:
+        cooldown = runtime.limiter.cooldown_remaining(f"account-{account_id}")
+    except Exception:  # Redis down: status still answers from the store
+        cooldown = 0.0
+    return {
+        "account": account_info,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "last_run": last_run,
+        "cooldown_s": cooldown,
+        "data_dir": str(settings.data_dir),
+        "database": safe_database_url(settings.database_url),
+        "mode": "embedded" if settings.embedded else "redis",
+        "rate_limit": str(settings.rate),
+    }

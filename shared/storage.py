@@ -1,0 +1,132 @@
+"""Where archived files go and how they get there.
+
+Names come from a layout template with the activity id and a filesystem-safe
+timestamp; an activity's name is only ever used after sanitising. Files are
+written to a temporary name in the same directory, fsynced and renamed, so no
+partial file ever carries a final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from shared.errors import StorageError
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+TMP_PREFIX = ".partial-"
+
+
+def sanitize(text: str | None, max_len: int = 60) -> str:
+    """ASCII letters, digits, `.`, `_`, `-` only; no leading dots; never empty."""
+    normalized = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
+    cleaned = _UNSAFE.sub("_", normalized).strip("._-")[:max_len].strip("._-")
+    return cleaned or "activity"
+
+
+def safe_timestamp(moment: datetime) -> str:
+    """`2026-01-08T14-10-21Z`: sortable, no colons (Windows, SMB shares)."""
+    return moment.strftime("%Y-%m-%dT%H-%M-%SZ")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    relative_path: str
+    size: int
+    sha256: str
+
+
+class Storage:
+    """The archive under `<data dir>`."""
+
+    def __init__(self, data_dir: Path, layout: str) -> None:
+        self.data_dir = data_dir
+        self.layout = layout
+
+    def relative_path(
+        self,
+        activity_id: int,
+        start_utc: datetime,
+        ext: str,
+        activity_type: str | None = None,
+        name: str | None = None,
+    ) -> str:
+        rel = self.layout.format(
+            id=int(activity_id),
+            timestamp=safe_timestamp(start_utc),
+            type=sanitize(activity_type, 32),
+            year=f"{start_utc.year:04d}",
+            month=f"{start_utc.month:02d}",
+            name=sanitize(name),
+            ext=sanitize(ext, 8),
+        )
+        path = Path(rel)
+        if path.is_absolute() or ".." in path.parts:
+            raise StorageError(f"layout produced an unsafe path: {rel!r}")
+        return path.as_posix()
+
+    def absolute(self, relative_path: str) -> Path:
+        return self.data_dir / relative_path
+
+    def check_writable(self) -> None:
+        """Fail early with a clear message instead of at the first download."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.data_dir / f"{TMP_PREFIX}probe-{secrets.token_hex(4)}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(
+                f"the data directory {self.data_dir} is not writable: {exc.strerror}"
+            ) from None
+
+    def write_atomic(self, relative_path: str, data: bytes) -> StoredFile:
+        """Write via temp file + fsync + rename; return size and sha256."""
+        target = self.absolute(relative_path)
+        tmp = target.with_name(f"{TMP_PREFIX}{target.name}.{secrets.token_hex(6)}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+            dir_fd = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StorageError(f"cannot write {relative_path}: {exc.strerror}") from None
+        return StoredFile(relative_path, len(data), hashlib.sha256(data).hexdigest())
+
+    def read(self, relative_path: str) -> bytes | None:
+        try:
+            return self.absolute(relative_path).read_bytes()
+        except OSError:
+            return None
+
+    def remove_partials(self) -> int:
+        """Delete temp files a killed process left behind; return how many."""
+        removed = 0
+        if not self.data_dir.exists():
+            return 0
+        for path in self.data_dir.rglob(f"{TMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+        return removed
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
