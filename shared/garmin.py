@@ -161,9 +161,12 @@ class GarminGateway:
         garmin = Garmin(retry_attempts=0, **kwargs)
         client: Any = garmin.client
         if self.api_url:
-            client._connectapi = self.api_url
-            client._sso = self.api_url
+            # Every Garmin host, so no fallback path of the library reaches the real service.
+            client._connectapi = client._connect = client._sso = self.api_url
             client._di_token_url = f"{self.api_url}/di-oauth2-service/oauth/token"
+            client._ios_service_url = f"{self.api_url}/gcm/ios"
+            client._mobile_sso_service_url = f"{self.api_url}/gcm/android"
+            client._portal_service_url = f"{self.api_url}/app"
         adapter = _LimitedAdapter(self)
         client._api_session.mount("https://", adapter)
         client._api_session.mount("http://", adapter)

@@ -1,0 +1,165 @@
+"""Service tickets and DI OAuth2 tokens, issued and rotated the way Garmin does.
+
+Access tokens are HS256 JWTs signed with a per-instance secret, so a token
+from another simulator (or a forged one) is simply unknown. Refresh tokens
+are opaque and single-use: a refresh returns a new pair and revokes the
+token it consumed, so a client that loses the new pair must log in again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+SERVICE_TICKET_GRANT = "https://connectapi.garmin.com/di-oauth2-service/oauth/grant/service_ticket"
+DEFAULT_CLIENT_ID = "GARMIN_CONNECT_MOBILE_ANDROID_DI_2025Q2"
+TICKET_TTL_S = 300
+REFRESH_TTL_S = 90 * 24 * 3600
+SCOPES = ["CONNECT_READ", "CONNECT_WRITE", "DI_OAUTH_2_TOKEN_ADMIN"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class _Refresh:
+    client_id: str
+    expires: float
+    revoked: bool = False
+
+
+@dataclass
+class _Ticket:
+    service_url: str
+    expires: float
+
+
+class TokenAuthority:
+    """Issues tickets and tokens; validates and revokes them. Thread-safe."""
+
+    def __init__(self, ttl_s: int, garmin_guid: str) -> None:
+        self._secret = secrets.token_bytes(32)
+        self._lock = threading.Lock()
+        self.ttl_s = ttl_s
+        self._guid = garmin_guid
+        self._tickets: dict[str, _Ticket] = {}
+        self._refresh: dict[str, _Refresh] = {}
+        self._issued_jti: set[str] = set()
+        self._revoked_jti: set[str] = set()
+
+    # -- service tickets ---------------------------------------------------- #
+
+    def issue_ticket(self, service_url: str) -> str:
+        ticket = f"ST-{secrets.randbelow(10**7):07d}-{secrets.token_urlsafe(15)}-cas"
+        with self._lock:
+            self._tickets[ticket] = _Ticket(service_url, time.time() + TICKET_TTL_S)
+        return ticket
+
+    def consume_ticket(self, ticket: str, service_url: str | None) -> bool:
+        """True once per valid ticket (and only for the service it was issued for)."""
+        with self._lock:
+            info = self._tickets.get(ticket)
+            if info is None or info.expires < time.time():
+                return False
+            if service_url and service_url != info.service_url:
+                return False
+            del self._tickets[ticket]
+            return True
+
+    # -- tokens ------------------------------------------------------------- #
+
+    def _sign(self, payload: dict[str, Any]) -> str:
+        header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+        sig = hmac.new(self._secret, f"{header}.{body}".encode(), hashlib.sha256).digest()
+        return f"{header}.{body}.{_b64(sig)}"
+
+    def issue(self, client_id: str = DEFAULT_CLIENT_ID, ttl_s: int | None = None) -> dict[str, Any]:
+        """A DI token response body: a fresh access token and refresh token."""
+        ttl = self.ttl_s if ttl_s is None else ttl_s
+        now = int(time.time())
+        jti = secrets.token_hex(16)
+        access = self._sign(
+            {
+                "scope": SCOPES,
+                "iss": "https://diauth.garmin.com",
+                "client_type": "UNDEFINED",
+                "exp": now + ttl,
+                "iat": now,
+                "garmin_guid": self._guid,
+                "jti": jti,
+                "client_id": client_id,
+            }
+        )
+        refresh = "rt-" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._issued_jti.add(jti)
+            self._refresh[refresh] = _Refresh(client_id, time.time() + REFRESH_TTL_S)
+        return {
+            "scope": " ".join(SCOPES),
+            "jti": jti,
+            "access_token": access,
+            "token_type": "bearer",
+            "refresh_token": refresh,
+            "expires_in": ttl,
+            "refresh_token_expires_in": REFRESH_TTL_S,
+        }
+
+    def refresh(self, refresh_token: str, client_id: str | None) -> dict[str, Any] | None:
+        """Rotate: a new pair for a live refresh token, None if refused."""
+        with self._lock:
+            info = self._refresh.get(refresh_token)
+            if info is None or info.revoked or info.expires < time.time():
+                return None
+            if client_id and client_id != info.client_id:
+                return None
+            info.revoked = True
+            owner = info.client_id
+        return self.issue(owner)
+
+    def access_claims(self, authorization: str | None) -> dict[str, Any] | None:
+        """The claims of a valid, unexpired, unrevoked bearer token, else None."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        token = authorization[len("Bearer ") :].strip()
+        parts = token.split(".")
+        if len(parts) != 3:
+            return None
+        expected = hmac.new(self._secret, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+        try:
+            if not hmac.compare_digest(expected, _unb64(parts[2])):
+                return None
+            claims: dict[str, Any] = json.loads(_unb64(parts[1]))
+        except (ValueError, TypeError):
+            return None
+        now = time.time()
+        if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
+            return None
+        with self._lock:
+            if claims.get("jti") in self._revoked_jti:
+                return None
+        return claims
+
+    def revoke_refresh_tokens(self) -> int:
+        with self._lock:
+            live = [r for r in self._refresh.values() if not r.revoked]
+            for r in live:
+                r.revoked = True
+            return len(live)
+
+    def revoke_access_tokens(self) -> None:
+        """Every access token issued so far becomes invalid."""
+        with self._lock:
+            self._revoked_jti |= self._issued_jti

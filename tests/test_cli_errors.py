@@ -1,0 +1,87 @@
+"""Bad input: a clear line, the documented exit code, no traceback, nothing lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["list", "--all", "--missing"], 2, "choose one of"),
+        (["list", "--offline", "--since", "2026-02-01", "--until", "2026-01-01"], 2, "is after --until"),
+        (["list", "--offline", "--since", "2026-13-01"], 2, "2026-13-01"),
+        (["download"], 2, "--missing"),
+        (["download", "--missing", "42"], 2, "not both"),
+        (["sync", "--nope"], 2, "--nope"),
+        (["--account", "ghost", "status"], 2, "unknown account"),
+    ],
+)
+def test_usage_errors(cli: Cli, args: list[str], code: int, message: str) -> None:
+    result = cli.subprocess(*args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_rejected_token(cli: Cli) -> None:
+    result = cli.subprocess("download", "--missing", GARMINTOKENS='{"di_token": "forged.jwt.value"}')
+    assert result.returncode == 3
+    assert "login" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_tokens_at_all(cli: Cli, tmp_path: Path) -> None:
+    result = cli.subprocess("list", "--all", GARMINTOKENS=str(tmp_path / "none"))
+    assert result.returncode == 3
+    assert "garminsync login" in result.stderr
+
+
+def test_unwritable_data_dir(cli: Cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = cli.subprocess("download", "--missing", GARMINSYNC_DATA_DIR=str(blocker / "data"))
+    assert result.returncode == 5
+    assert "Traceback" not in result.stderr
+    assert str(blocker) in result.stderr
+
+
+def test_unwritable_archive_dir_keeps_the_store(cli: Cli) -> None:
+    """The database is fine but files can't be written: exit 5 before any download is lost."""
+    assert cli("list", "--all").exit_code == 0
+    (cli.data_dir / "fit").write_text("a file where the archive directory should be")
+    result = cli.subprocess("download", "--missing")
+    assert result.returncode == 5, result.stderr
+    assert "Traceback" not in result.stderr
+    (cli.data_dir / "fit").unlink()
+    assert cli("download", "--missing").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("GARMINSYNC_RATE_LIMIT", "fast", "GARMINSYNC_RATE_LIMIT"),
+        ("GARMINSYNC_PAGE_SIZE", "5000", "between 1 and 1000"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL"),
+        ("GARMINSYNC_FILE_LAYOUT", "../{id}.fit", "inside the data dir"),
+    ],
+)
+def test_bad_settings(cli: Cli, name: str, value: str, message: str) -> None:
+    result = cli.subprocess("status", **{name: value})
+    assert result.returncode == 5
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_settings_from_dotenv(cli: Cli, tmp_path: Path) -> None:
+    env = dict(cli.env)
+    data_dir = env.pop("GARMINSYNC_DATA_DIR")
+    (tmp_path / ".env").write_text(f"GARMINSYNC_DATA_DIR={data_dir}\n")
+    result = Cli(env, Path(data_dir))("status", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["data_dir"] == data_dir

@@ -1,0 +1,59 @@
+"""Alembic owns the schema: upgrade, downgrade and model parity on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from alembic import command
+from shared.config import normalize_database_url
+from shared.db import _alembic_config, create_session, ensure_schema, get_engine, head_revision
+from shared.models import Account, Activity, Base
+
+TABLES = {"accounts", "activities", "sync_runs", "task_runs", "schedules", "alembic_version"}
+
+
+def exercise(url: str) -> None:
+    url = normalize_database_url(url)
+    ensure_schema(url)
+    engine = get_engine(url)
+    assert set(inspect(engine).get_table_names()) == TABLES
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], f"models and migrations disagree: {diff}"
+    start = datetime(2026, 1, 8, 14, 10, 21, tzinfo=UTC)
+    with create_session(url) as session:
+        account = Account(name="default")
+        session.add(account)
+        session.flush()
+        session.add(Activity(id=21482825013, account_id=account.id, start_time=start))
+    with create_session(url) as session:
+        stored = session.get(Activity, 21482825013)  # beyond 2**31
+        assert stored is not None
+        assert stored.start_time.replace(tzinfo=stored.start_time.tzinfo or UTC) == start
+    command.downgrade(_alembic_config(url), "base")
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    ensure_schema(url)
+    assert set(inspect(engine).get_table_names()) == TABLES
+    ensure_schema(url)  # at head: nothing to do
+
+
+def test_sqlite(tmp_path: Path) -> None:
+    exercise(f"sqlite:///{tmp_path}/garmin.db")
+    with get_engine(f"sqlite:///{tmp_path}/garmin.db").connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+@pytest.mark.integration
+def test_postgresql(pg_url: str) -> None:
+    exercise(pg_url)
+
+
+def test_head_is_single() -> None:
+    assert head_revision() == "0001"
