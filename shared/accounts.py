@@ -78,6 +78,11 @@ class AccountTokens:
                 return imported
         raise AuthRequired("no Garmin tokens yet: run `garminsync login` first")
 
+    def needs_login(self) -> bool:
+        with create_session(self.settings.database_url) as session:
+            account = session.get(Account, self.account_id)
+            return account is not None and account.token_state == TokenState.NEEDS_LOGIN
+
     def save(self, tokens: Tokens) -> None:
         with create_session(self.settings.database_url) as session:
             account = session.get(Account, self.account_id)

@@ -111,8 +111,8 @@ def archive_activity(
         message = "Garmin has no original file for this activity (manual entry?)"
         _settle(db_url, activity_id, run_id, state=DownloadState.NO_FILE, last_error=message)
         return Outcome(activity_id, "no_file", message)
-    except (AuthRequired, StorageError, BrokerUnavailable, RateLimited) as exc:
-        # Not the activity's fault: give the attempt back; wait, or stop the run.
+    except RateLimited as exc:
+        # Not the activity's fault: give the attempt back and wait for the cool-down.
         _settle(
             db_url,
             activity_id,
@@ -121,9 +121,19 @@ def archive_activity(
             attempts=max(0, activity.attempts - 1),
             last_error=str(exc),
         )
-        if not isinstance(exc, RateLimited):
-            raise
         return Outcome(activity_id, "retry", str(exc), retry_after=exc.retry_after)
+    except (AuthRequired, StorageError, BrokerUnavailable) as exc:
+        # Nothing can proceed until a person acts: hand the activity back for the next sync.
+        _settle(
+            db_url,
+            activity_id,
+            run_id,
+            state=DownloadState.MISSING,
+            queued_at=None,
+            attempts=max(0, activity.attempts - 1),
+            last_error=str(exc),
+        )
+        raise
     except TransientError as exc:
         if activity.manual and not isinstance(exc, BadArchive):
             message = f"manual activity without a file ({exc})"

@@ -44,6 +44,7 @@ class Settings:
     requeue_after_s: int = 3600
     max_wait_s: int = 5
     retry_base_s: float = 10.0
+    visibility_timeout_s: int = 7200
 
     @property
     def embedded(self) -> bool:
@@ -152,4 +153,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         requeue_after_s=_int(raw, "GARMINSYNC_REQUEUE_AFTER", 3600, 10, 86400 * 7),
         max_wait_s=_int(raw, "GARMINSYNC_MAX_WAIT", 5, 0, 3600),
         retry_base_s=_float(raw, "GARMINSYNC_RETRY_BASE", 10.0, 0.01, 3600.0),
+        visibility_timeout_s=_int(raw, "GARMINSYNC_VISIBILITY_TIMEOUT", 7200, 5, 86400 * 7),
     )

@@ -63,6 +63,8 @@ class TokenAccess(Protocol):
 
     def mark_needs_login(self, reason: str) -> None: ...
 
+    def needs_login(self) -> bool: ...
+
 
 def parse_retry_after(value: str | None) -> float | None:
     """`Retry-After` as seconds (delta or HTTP date); None when absent or unreadable."""
@@ -204,6 +206,9 @@ class GarminGateway:
         with self.coordinator.lock(f"refresh:{self.account_key}", timeout_s=60, wait_s=60) as got:
             if not got:
                 raise GarminConnectConnectionError("timed out waiting for another token refresh")
+            if self.tokens.needs_login():  # another worker's refresh was just refused
+                self._refresh_refused = True
+                raise GarminConnectAuthenticationError("the account needs a new login")
             stored = self.tokens.load()
             if stored is not None and stored.refresh_token != client.di_refresh_token:
                 client.loads(stored.raw)

@@ -13,6 +13,8 @@ import hashlib
 import os
 import re
 import secrets
+import socket
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,7 +92,8 @@ class Storage:
     def write_atomic(self, relative_path: str, data: bytes) -> StoredFile:
         """Write via temp file + fsync + rename; return size and sha256."""
         target = self.absolute(relative_path)
-        tmp = target.with_name(f"{TMP_PREFIX}{target.name}.{secrets.token_hex(6)}")
+        # Host and pid in the name let a restarted worker remove what a killed one left.
+        tmp = target.with_name(f"{TMP_PREFIX}{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.{target.name}")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -116,16 +119,38 @@ class Storage:
         except OSError:
             return None
 
-    def remove_partials(self) -> int:
-        """Delete temp files a killed process left behind; return how many."""
+    def remove_partials(self, older_than_s: float = 3600) -> int:
+        """Delete temp files a killed process left behind; return how many.
+
+        Only old ones: a younger temp file may belong to a download in flight.
+        """
         removed = 0
         if not self.data_dir.exists():
             return 0
+        cutoff = time.time() - older_than_s
         for path in self.data_dir.rglob(f"{TMP_PREFIX}*"):
             with contextlib.suppress(OSError):
-                path.unlink()
-                removed += 1
+                if path.stat().st_mtime < cutoff or _writer_is_dead(path.name):
+                    path.unlink()
+                    removed += 1
         return removed
+
+
+_HOST = sanitize(socket.gethostname(), 64).replace(".", "_")
+
+
+def _writer_is_dead(name: str) -> bool:
+    """A temp file of this host whose writing process no longer exists."""
+    parts = name[len(TMP_PREFIX) :].split(".", 2)
+    if len(parts) < 3 or parts[0] != _HOST or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def sha256_hex(data: bytes) -> str:

@@ -166,3 +166,22 @@ def test_cooldown_and_growing_backoff() -> None:
 
     with pytest.raises(RateLimited):
         limiter.acquire("a", max_wait=0.5)
+
+
+def test_old_partials_are_cleaned_young_ones_kept(tmp_path: Path) -> None:
+    import os
+
+    storage = Storage(tmp_path, "fit/{id}.{ext}")
+    (tmp_path / "fit").mkdir()
+    old = tmp_path / "fit" / ".partial-1.fit.abc"
+    young = tmp_path / "fit" / ".partial-2.fit.def"
+    from shared.storage import _HOST
+
+    dead = tmp_path / "fit" / f".partial-{_HOST}.999999999.ab.3.fit"  # no such pid
+    mine = tmp_path / "fit" / f".partial-{_HOST}.{os.getpid()}.cd.4.fit"
+    for path in (old, young, dead, mine):
+        path.write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert storage.remove_partials() == 2
+    assert not old.exists() and not dead.exists()
+    assert young.exists() and mine.exists()

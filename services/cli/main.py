@@ -10,12 +10,14 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy.orm import Session
 
 from services.cli import exit_codes
 from services.cli.bootstrap import App, setup_logging, start
@@ -28,6 +30,7 @@ from shared.listing import refresh_listing
 from shared.models import Account
 from shared.planning import Filters
 from shared.reports import activity_rows, find_run, status_report
+from shared.runs import fail_run
 from shared.tokens import read_token_source, write_token_file
 from shared.verify import Problem, count_downloaded, mark_for_redownload, verify_archive
 
@@ -250,8 +253,6 @@ def _run_sync(ctx: App, *, full: bool, filters: Filters, wait: bool, as_json: bo
             task_id = enqueue_sync(account_id, run_id, full, filters)
         except GarminSyncError as exc:
             with create_session(ctx.settings.database_url) as session:
-                from shared.runs import fail_run
-
                 fail_run(session, run_id, str(exc))
             raise
         if not wait:
@@ -264,9 +265,15 @@ def _run_sync(ctx: App, *, full: bool, filters: Filters, wait: bool, as_json: bo
                 )
             return exit_codes.OK
         return _follow(ctx, run_id, as_json)
+    ctx.runtime.storage.remove_partials()
     err.print("Refreshing the activity list from Garmin…")
-    summary = jobs.sync_account(ctx.runtime, account_id, run_id, full=full, filters=filters)
-    counts = _download_with_progress(ctx, summary.queued, run_id)
+    try:
+        summary = jobs.sync_account(ctx.runtime, account_id, run_id, full=full, filters=filters)
+        counts = _download_with_progress(ctx, summary.queued, run_id)
+    except (GarminSyncError, KeyboardInterrupt) as exc:
+        with create_session(ctx.settings.database_url) as session:
+            fail_run(session, run_id, str(exc) or "interrupted")
+        raise
     return _report(ctx, run_id, counts, as_json)
 
 
@@ -305,9 +312,10 @@ def _report(ctx: App, run_id: int, counts: Counter[str], as_json: bool) -> int:
         out.print_json(data=data)
     else:
         out.print(
-            f"Listed {data['found']} ({data['new']} new, {data['list_requests']} list request(s)); "
-            f"downloaded {data['downloaded']}, no file {data['no_file']}, "
-            f"failed {data['failed']}, deferred {data['deferred']}. Files in {data['data_dir']}."
+            f"Garmin's list: {data['found']} checked, {data['new']} new "
+            f"({data['list_requests']} request(s)). Downloaded {data['downloaded']}, "
+            f"no file {data['no_file']}, failed {data['failed']}, deferred {data['deferred']}. "
+            f"Files in {data['data_dir']}."
         )
     return exit_codes.PARTIAL if counts["failed"] or counts["deferred"] else exit_codes.OK
 
@@ -421,6 +429,93 @@ def verify(
     ids = [p.activity_id for p in problems]
     mark_for_redownload(ctx.settings.database_url, ids)
     raise typer.Exit(_download_ids(ctx, ids, wait=False, as_json=False))
+
+
+# --- schedule ----------------------------------------------------------------------
+
+schedule_app = typer.Typer(
+    help="The sync schedule (cron, UTC), run by `garminsync beat`.", no_args_is_help=True
+)
+app.add_typer(schedule_app, name="schedule")
+
+
+def _schedule_change(change: Callable[[Session, int], object]) -> None:
+    from shared.schedules import get_schedule, view
+
+    ctx = start(_options["account"])
+    with create_session(ctx.settings.database_url) as session:
+        change(session, ctx.account_id)
+    mirrored = _mirror(ctx)
+    with create_session(ctx.settings.database_url) as session:
+        shown = view(get_schedule(session, ctx.account_id), ctx.account_id)
+    _print_schedule(shown.as_dict(), mirrored)
+
+
+def _mirror(ctx: App) -> str:
+    """Copy schedules into RedBeat now, so a running beat picks the change up."""
+    if ctx.settings.embedded:
+        return "no REDIS_URL: schedules run only with Redis and `garminsync beat`"
+    from redis.exceptions import RedisError
+
+    from services.worker.beat import mirror_schedules
+
+    try:
+        mirror_schedules()
+    except (RedisError, OSError):  # beat restores from the database anyway
+        return "Redis unreachable: beat will apply it when Redis is back"
+    return "active in beat"
+
+
+def _print_schedule(data: dict[str, Any], note: str) -> None:
+    state = "enabled" if data["enabled"] else "disabled"
+    out.print(f"Schedule: [bold]{data['cron']}[/bold] — {data['description']} — {state} ({note})")
+    for moment in data["next_runs"]:
+        out.print(f"  next: {moment}")
+
+
+@schedule_app.command("show")
+@handled
+def schedule_show(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False) -> None:
+    """The cron, whether it is enabled, and the next five runs."""
+    from shared.schedules import get_schedule, view
+
+    ctx = start(_options["account"])
+    with create_session(ctx.settings.database_url) as session:
+        data = view(get_schedule(session, ctx.account_id), ctx.account_id).as_dict()
+    if as_json:
+        out.print_json(data=data)
+    else:
+        _print_schedule(data, "embedded mode: needs Redis and beat" if ctx.settings.embedded else "beat")
+
+
+@schedule_app.command("set")
+@handled
+def schedule_set(
+    cron: Annotated[str, typer.Argument(help="Five-field cron in UTC, or hourly / daily / weekly.")],
+) -> None:
+    """Set (and enable) the sync schedule."""
+    from shared.schedules import set_cron, validate_cron
+
+    validate_cron(cron)  # a wrong cron fails before anything starts
+    _schedule_change(lambda session, account_id: set_cron(session, account_id, cron))
+
+
+@schedule_app.command("enable")
+@handled
+def schedule_enable() -> None:
+    """Turn scheduled syncs on."""
+    from shared.schedules import set_enabled
+
+    _schedule_change(lambda session, account_id: set_enabled(session, account_id, True))
+
+
+@schedule_app.command("disable")
+@handled
+def schedule_disable() -> None:
+    """Turn scheduled syncs off (the cron is kept)."""
+    from shared.schedules import set_enabled
+
+    _schedule_change(lambda session, account_id: set_enabled(session, account_id, False))
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import typer
 
 from services.cli import exit_codes
-from shared.errors import BrokerUnavailable, ConfigError, GarminSyncError, UsageError
+from shared.errors import BrokerUnavailable, ConfigError, GarminSyncError, StorageError, UsageError
 
 if TYPE_CHECKING:
     from shared.config import Settings
@@ -93,11 +93,22 @@ def preflight(schema: bool = True) -> Settings:
     if settings.redis_url is None:
         raise ConfigError(EMBEDDED_MESSAGE)
     check_redis(settings.redis_url)
+    _check_data_dir(settings)
     if schema:
         from shared.db import ensure_schema
 
         ensure_schema(settings.database_url)
     return settings
+
+
+def _check_data_dir(settings: Settings) -> None:
+    """Workers write the files there: a read-only mount should stop them at start, not per task."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the data directory {settings.data_dir}: {exc.strerror}") from None
+    if not os.access(settings.data_dir, os.W_OK | os.X_OK):
+        raise StorageError(f"the data directory {settings.data_dir} is not writable by this user")
 
 
 def _fail(message: str, code: int) -> int:
@@ -418,12 +429,12 @@ def workers_answering(redis_url: str, nodes: Sequence[str], timeout: float = 1.0
 
 
 def beat_lock_key() -> str:
-    """RedBeat's lock key as the Celery app configures it."""
-    from redbeat.schedulers import RedBeatConfig
-
+    """RedBeat's lock key as the Celery app configures it (RedBeatConfig's rule, without its warnings)."""
     from services.worker.celery_app import app
 
-    return str(RedBeatConfig(app).lock_key)
+    prefix = str(app.conf.get("redbeat_key_prefix") or "redbeat:")
+    key = str(app.conf.get("redbeat_lock_key") or prefix + ":lock")
+    return key if key.startswith(prefix) else prefix + key
 
 
 def beat_running(redis_url: str) -> bool:
@@ -455,6 +466,10 @@ def health(kind: str, port: int = 8080, node: str | None = None) -> int:
         return 1
     if redis_url is None:
         return 1
+    try:
+        check_redis(redis_url)
+    except BrokerUnavailable:
+        return 1
     if kind == "worker":
         name = host_format(node or "worker@%h")
         return 0 if name in workers_answering(redis_url, [name], timeout=5.0) else 1
@@ -480,7 +495,7 @@ def _main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("health", help="exit 0 when this container's process is healthy")
     check.add_argument("kind", choices=("web", "worker", "beat"))
-    check.add_argument("--port", type=int, default=int(os.environ.get("GARMINSYNC_WEB_PORT", "8080")))
+    check.add_argument("--port", type=int, default=8080, help="web port inside the container")
     check.add_argument("--node", help="worker node name (default worker@%%h)")
     sub.add_parser("migrate", help="upgrade the database schema and exit")
     args = parser.parse_args(argv)

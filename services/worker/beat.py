@@ -17,6 +17,7 @@ from typing import Any
 from celery import Celery
 from celery.schedules import crontab
 from redbeat import RedBeatScheduler, RedBeatSchedulerEntry
+from redbeat.schedulers import ensure_conf, get_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -64,6 +65,7 @@ def mirror_schedules(app: Celery | None = None) -> bool:
         from services.worker.celery_app import app as default_app
 
         app = default_app
+    ensure_conf(app)
     for schedule in _db_schedules():
         key = RedBeatSchedulerEntry.generate_key(app, entry_name(schedule.account_id))
         if not schedule.enabled:
@@ -79,8 +81,7 @@ def mirror_schedules(app: Celery | None = None) -> bool:
 
 def missing_entries(app: Celery) -> int:
     """How many enabled schedules have no RedBeat entry."""
-    from redbeat.schedulers import get_redis
-
+    ensure_conf(app)
     client = get_redis(app)
     missing = 0
     for schedule in _db_schedules():

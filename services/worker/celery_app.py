@@ -12,16 +12,19 @@ from shared.config import Settings, load_settings
 
 SYNC_QUEUE = "sync"
 DOWNLOAD_QUEUE = "downloads"
-# Longer than any countdown we set (cool-downs and back-offs cap at 15 min), so
-# Redis does not re-deliver a task that is only waiting for its ETA.
-VISIBILITY_TIMEOUT_S = 2 * 3600
 
 
 def celery_config(settings: Settings) -> dict[str, object]:
     broker = settings.redis_url or "memory://"
+    # The visibility timeout (GARMINSYNC_VISIBILITY_TIMEOUT, default 2 h) is how long
+    # a killed worker's task waits before Redis hands it to another worker. It must
+    # exceed every countdown we set (cool-downs and back-offs cap at 15 min), or a
+    # task that is only waiting for its ETA would be delivered twice.
+    visibility = {"visibility_timeout": settings.visibility_timeout_s}
     return {
         "broker_url": broker,
-        "result_backend": settings.redis_url or "cache+memory://",
+        # Progress and outcomes live in the store (sync_runs, task_runs), not in results.
+        "task_ignore_result": True,
         "task_always_eager": settings.embedded,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
@@ -29,9 +32,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "task_track_started": True,
         "task_send_sent_event": True,
         "worker_send_task_events": True,
-        "result_expires": 24 * 3600,
-        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
-        "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        "broker_transport_options": visibility,
         "broker_connection_retry_on_startup": True,
         "task_default_queue": SYNC_QUEUE,
         "task_routes": {
@@ -43,8 +44,9 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "enable_utc": True,
         "beat_scheduler": "redbeat.RedBeatScheduler",
         "redbeat_redis_url": settings.redis_url,
-        "redbeat_key_prefix": "garminsync:redbeat",
+        "redbeat_key_prefix": "garminsync:redbeat:",
         "redbeat_lock_timeout": 60,
+        "redbeat_redis_options": {"health_check_interval": 30},
         "beat_max_loop_interval": 5,
         "worker_hijack_root_logger": False,
     }

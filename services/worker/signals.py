@@ -187,6 +187,7 @@ def _worker_ready(sender: Any = None, **_: Any) -> None:
         return
     mark_lost(worker=hostname)
     trim_history()
+    get_runtime().storage.remove_partials()
 
 
 def mark_lost(worker: str | None = None, older_than_s: int | None = None) -> int:

@@ -1,0 +1,344 @@
+"""The distributed stack: real redis-server, real Celery workers and beat, the simulator.
+
+Every test runs on SQLite and on a real PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from services.simulator.server import SimulatorServer
+from services.simulator.stats import max_requests_in_window
+from shared.config import normalize_database_url
+from shared.db import create_session
+from shared.fit import check_fit
+from shared.models import Account, Activity, SyncRun, TaskRun
+from shared.storage import TMP_PREFIX
+from tests.conftest import Cli, clean_environ, sim_env
+from tests.servers import RedisServer, free_port
+from tests.stack import Processes, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'garmin.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@dataclass
+class Stack:
+    cli: Cli
+    sim: SimulatorServer
+    procs: Processes
+    redis: RedisServer
+    db_url: str
+
+    def states(self) -> dict[int, str]:
+        with create_session(self.db_url) as session:
+            return dict(session.execute(select(Activity.id, Activity.state)).tuples().all())
+
+    def count(self, state: str) -> int:
+        return sum(1 for value in self.states().values() if value == state)
+
+    def with_file(self) -> int:
+        return sum(1 for a in self.sim.state.activities() if a.kind != "manual")
+
+    def archived_all(self) -> bool:
+        return self.count("downloaded") == self.with_file()
+
+    def assert_archive_sound(self) -> None:
+        data = self.cli.data_dir
+        assert [p for p in data.rglob("*") if p.name.startswith(TMP_PREFIX)] == []
+        with create_session(self.db_url) as session:
+            stored = session.execute(
+                select(Activity.id, Activity.file_path, Activity.file_size).where(
+                    Activity.state == "downloaded"
+                )
+            ).all()
+        assert len({path for _, path, _ in stored}) == len(stored)
+        for activity_id, path, size in stored:
+            payload = (data / path).read_bytes()
+            assert len(payload) == size and str(activity_id) in path
+            if path.endswith(".fit"):
+                assert check_fit(payload).ok
+        assert len(list((data / "fit").iterdir())) == len(stored)  # nothing else under final names
+
+
+def make_stack(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    redis_url: str,
+    db_url: str,
+    activities: int = 40,
+    latency_ms: int = 50,
+    **env: str,
+) -> Stack:
+    sim = SimulatorServer(activities=activities, seed=11, latency_ms=latency_ms).start()
+    data = tmp_path / "data"
+    base = sim_env(
+        sim,
+        data,
+        REDIS_URL=redis_url,
+        DATABASE_URL=db_url,
+        GARMINSYNC_RATE_LIMIT="20/second",
+        GARMINSYNC_SECRET_KEY="integration-secret",
+        GARMINSYNC_MAX_WAIT="1",
+        GARMINSYNC_VISIBILITY_TIMEOUT="8",
+        GARMINSYNC_PAGE_SIZE="20",
+    )
+    base.update(env)
+    cli = Cli(base, data)
+    imported = cli.subprocess("login", "--tokens", base["GARMINTOKENS"])
+    assert imported.returncode == 0, imported.stderr
+    procs = Processes({**clean_environ(), **base}, tmp_path / "logs")
+    return Stack(cli, sim, procs, redis_server, normalize_database_url(db_url))
+
+
+@pytest.fixture
+def stack(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str) -> Iterator[Stack]:
+    made = make_stack(tmp_path, redis_server, redis_url, database_url)
+    yield made
+    made.procs.stop()
+    made.sim.stop()
+
+
+def sync(stack: Stack, *args: str, **env: str) -> dict:
+    result = stack.cli.subprocess("sync", "--json", *args, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_full_archive_through_the_queues(stack: Stack) -> None:
+    stack.procs.worker("w1")
+    stack.procs.worker("w2")
+    summary = sync(stack, "--wait")
+    assert summary["status"] == "success"
+    assert summary["downloaded"] == stack.with_file()
+    assert stack.archived_all()
+    stack.assert_archive_sound()
+    with create_session(stack.db_url) as session:
+        runs = session.execute(select(TaskRun.name, TaskRun.state, TaskRun.queue, TaskRun.worker)).all()
+    downloads = [r for r in runs if r.name == "garminsync.download_activity"]
+    assert len(downloads) == len(stack.sim.state.activities())
+    assert {r.state for r in downloads} == {"succeeded"}
+    assert {r.queue for r in downloads} == {"downloads"}
+    assert {r.worker.split("@")[0] for r in downloads} == {"w1", "w2"}  # both workers took work
+    assert [r.queue for r in runs if r.name == "garminsync.sync_account"] == ["sync"]
+    # Idempotent: a second sync finds everything and costs one list request.
+    stack.sim.state.reset_stats()
+    again = sync(stack, "--wait")
+    assert again["downloaded"] == 0
+    assert stack.sim.state.stats()["total"] == 1
+
+
+def test_one_rate_limit_for_all_workers(
+    tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str
+) -> None:
+    stack = make_stack(
+        tmp_path,
+        redis_server,
+        redis_url,
+        database_url,
+        activities=50,
+        latency_ms=100,
+        GARMINSYNC_RATE_LIMIT="8/second",
+    )
+    try:
+        for name in ("w1", "w2", "w3"):
+            stack.procs.worker(name, concurrency=2)
+        sync(stack, "--wait")
+        assert stack.archived_all()
+        times = [r[0] for r in stack.sim.state.stats()["requests"]]
+        assert max_requests_in_window(times, 1.0) <= 8
+        rate = len(times) / (times[-1] - times[0])
+        assert rate > 6  # six slots across three workers keep the budget busy
+    finally:
+        stack.procs.stop()
+        stack.sim.stop()
+
+
+def test_a_429_storm_gets_a_cooldown_not_a_loop(stack: Stack) -> None:
+    stack.procs.worker("w1")
+    stack.procs.worker("w2")
+    stack.sim.state.set_faults({"match": "download", "status": 429, "count": -1, "body": "html"})
+    started = stack.cli.subprocess("sync")
+    assert started.returncode == 0
+    wait_until(lambda: stack.sim.state.stats()["statuses"].get("429", 0) >= 1, 30, what="first 429")
+    time.sleep(4)
+    stack.sim.state.clear_faults()
+    storm = [r for r in stack.sim.state.stats()["requests"] if r[3] == 429]
+    # Four slots were busy when the storm began; after that, cool-downs of 1, 2, 4 s.
+    assert len(storm) <= 10, f"{len(storm)} requests during the storm"
+    first = storm[0][0]
+    during_first_cooldown = [
+        r for r in stack.sim.state.stats()["requests"] if first + 0.3 < r[0] < first + 0.9
+    ]
+    assert during_first_cooldown == []
+    wait_until(stack.archived_all, 60, what="archive after the storm")
+    stack.assert_archive_sound()
+
+
+def test_kill_9_of_a_worker_costs_only_a_retry(
+    tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str
+) -> None:
+    stack = make_stack(
+        tmp_path,
+        redis_server,
+        redis_url,
+        database_url,
+        activities=40,
+        latency_ms=250,
+        GARMINSYNC_RATE_LIMIT="10/second",
+    )
+    try:
+        stack.procs.worker("victim", concurrency=2)
+        stack.procs.worker("survivor", concurrency=2)
+        assert stack.cli.subprocess("sync").returncode == 0
+        wait_until(lambda: stack.count("downloaded") >= 6, 60, what="some downloads")
+        stack.procs.kill9("victim")
+        stack.procs.worker("victim2", concurrency=2)  # what a supervisor would do
+        wait_until(stack.archived_all, 120, what="every activity archived after the kill")
+        stack.assert_archive_sound()
+        with create_session(stack.db_url) as session:
+            stuck = session.scalar(
+                select(func.count()).select_from(TaskRun).where(TaskRun.state.in_(["started", "queued"]))
+            )
+        assert stuck == 0
+        assert set(stack.states().values()) == {"downloaded", "no_file"}
+    finally:
+        stack.procs.stop()
+        stack.sim.stop()
+
+
+def test_redis_emptied_midway_loses_no_schedule_and_no_activity(
+    tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str
+) -> None:
+    stack = make_stack(
+        tmp_path,
+        redis_server,
+        redis_url,
+        database_url,
+        activities=40,
+        latency_ms=200,
+        GARMINSYNC_RATE_LIMIT="8/second",
+        GARMINSYNC_REQUEUE_AFTER="10",
+    )
+    try:
+        assert stack.cli.subprocess("schedule", "set", "0 3 * * *").returncode == 0
+        client = redis.Redis.from_url(redis_url)
+        key = "garminsync:redbeat:sync-account-1"
+        assert client.exists(key)
+        stack.procs.beat()
+        stack.procs.worker("w1")
+        assert stack.cli.subprocess("sync").returncode == 0
+        wait_until(lambda: stack.count("downloaded") >= 5, 60, what="some downloads")
+        stack.redis.restart()  # an empty Redis on the same port: queues and schedules gone
+        client = redis.Redis.from_url(redis_url)
+        wait_until(lambda: client.exists(key), 30, what="beat restoring the schedule")
+        entry = json.loads(client.hget(key, "definition"))
+        assert entry["task"] == "garminsync.sync_account"
+        assert entry["kwargs"]["account_id"] == 1
+        # Lost messages: their claims go stale and the next sync takes them again.
+        time.sleep(10)
+        sync(stack, "--wait")
+        wait_until(stack.archived_all, 90, what="every activity archived after the flush")
+        stack.assert_archive_sound()
+    finally:
+        stack.procs.stop()
+        stack.sim.stop()
+
+
+def test_expiring_tokens_one_refresh_per_expiry(
+    tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str
+) -> None:
+    stack = make_stack(
+        tmp_path,
+        redis_server,
+        redis_url,
+        database_url,
+        activities=60,
+        latency_ms=100,
+        GARMINSYNC_RATE_LIMIT="6/second",
+    )
+    try:
+        # Tokens valid for 906 s: garminsync refreshes 900 s early, so every ~6 s.
+        stack.sim.state.configure(token_ttl=906)
+        fresh = json.dumps(stack.sim.state.issue_tokens(ttl=906))
+        assert stack.cli.subprocess("login", "--tokens", fresh).returncode == 0
+        for name in ("w1", "w2", "w3"):
+            stack.procs.worker(name)
+        sync(stack, "--wait")
+        assert stack.archived_all()
+        stats = stack.sim.state.stats()
+        refreshes = sorted(r[0] for r in stats["requests"] if r[1] == "token_refresh")
+        duration = stats["requests"][-1][0] - stats["requests"][0][0]
+        assert stats["refresh_refused"] == 0 and stats["logins"] == 0
+        assert stats["statuses"].get("401", 0) == 0  # no worker was ever logged out
+        assert 1 <= len(refreshes) <= duration / 5 + 1
+        gaps = [b - a for a, b in zip(refreshes, refreshes[1:], strict=False)]
+        assert all(gap > 4 for gap in gaps), gaps  # never two refreshes for one expiry
+    finally:
+        stack.procs.stop()
+        stack.sim.stop()
+
+
+def test_refused_refresh_pauses_the_account_without_a_login_storm(stack: Stack) -> None:
+    stack.sim.state.configure(latency_ms=200)
+    for name in ("w1", "w2"):
+        stack.procs.worker(name)
+    assert stack.cli.subprocess("sync").returncode == 0
+    wait_until(lambda: stack.count("downloaded") >= 4, 60, what="some downloads")
+    stack.sim.state.revoke_access_tokens()
+    stack.sim.state.revoke_refresh_tokens()
+    mark = time.time()
+    with create_session(stack.db_url) as session:
+        wait_until(
+            lambda: (
+                session.scalar(select(Account.token_state).execution_options(populate_existing=True))
+                == "needs_login"
+            ),
+            30,
+            what="account marked needs_login",
+        )
+    time.sleep(3)  # let every worker meet the paused account
+    after = [r for r in stack.sim.state.stats()["requests"] if r[0] >= mark]
+    token_calls = [r for r in after if r[1] in ("token_refresh", "token_exchange", "login")]
+    assert len(token_calls) == 1, token_calls  # one refused refresh, then silence
+    # Only requests already in flight (4 slots) met the dead token, each retried once by garminconnect.
+    assert len([r for r in after if r[3] == 401 and r[1] == "download"]) <= 8
+    assert stack.count("queued") + stack.count("downloading") == 0  # handed back, not retried
+    status = json.loads(stack.cli.subprocess("status", "--json").stdout)
+    assert status["account"]["token_state"] == "needs_login"
+    with create_session(stack.db_url) as session:
+        run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
+        assert run is not None
+    # A new login lets the next sync finish the job.
+    fresh = json.dumps(stack.sim.state.issue_tokens())
+    assert stack.cli.subprocess("login", "--tokens", fresh).returncode == 0
+    sync(stack, "--wait")
+    assert stack.archived_all()
+
+
+def test_without_redis_the_cli_reads_and_refuses_to_enqueue(stack: Stack) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    status = stack.cli.subprocess("status", "--json", REDIS_URL=dead)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["mode"] == "redis"
+    assert stack.cli.subprocess("list", "--offline", REDIS_URL=dead).returncode == 0
+    refused = stack.cli.subprocess("sync", REDIS_URL=dead)
+    assert refused.returncode == 5
+    assert "Redis" in refused.stderr and "Traceback" not in refused.stderr
+    with create_session(stack.db_url) as session:
+        run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
+        assert run is not None and run.status == "error"
