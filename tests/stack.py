@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-CELERY = [sys.executable, "-m", "celery", "-A", "services.worker.celery_app"]
+GARMINSYNC = str(Path(sys.executable).with_name("garminsync"))
 
 
 class Processes:
-    """Workers and beat started as the deployment starts them, each in its own process group."""
+    """`garminsync worker` and `garminsync beat` processes, each in its own process group."""
 
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = env
@@ -30,40 +30,14 @@ class Processes:
         return proc
 
     def worker(self, name: str, concurrency: int = 2, wait: bool = True) -> subprocess.Popen[bytes]:
-        argv = [
-            *CELERY,
-            "worker",
-            "-Q",
-            "sync,downloads",
-            "-c",
-            str(concurrency),
-            "--prefetch-multiplier",
-            "1",
-            "-O",
-            "fair",
-            "-n",
-            f"{name}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "info",
-        ]
+        argv = [GARMINSYNC, "worker", "--concurrency", str(concurrency), "--hostname", f"{name}@%h"]
         proc = self._spawn(name, argv)
         if wait:
             self.wait_for_line(name, "ready.")
         return proc
 
     def beat(self, name: str = "beat") -> subprocess.Popen[bytes]:
-        argv = [
-            *CELERY,
-            "beat",
-            "-S",
-            "services.worker.beat.GarminSyncScheduler",
-            "--max-interval",
-            "1",
-            "-l",
-            "info",
-        ]
+        argv = [GARMINSYNC, "beat"]
         return self._spawn(name, argv)
 
     def log(self, name: str) -> str:

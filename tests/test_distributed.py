@@ -5,6 +5,7 @@ Every test runs on SQLite and on a real PostgreSQL server.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -286,7 +287,7 @@ def test_expiring_tokens_one_refresh_per_expiry(
         assert stats["refresh_refused"] == 0 and stats["logins"] == 0
         assert stats["statuses"].get("401", 0) == 0  # no worker was ever logged out
         assert 1 <= len(refreshes) <= duration / 5 + 1
-        gaps = [b - a for a, b in zip(refreshes, refreshes[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(refreshes)]
         assert all(gap > 4 for gap in gaps), gaps  # never two refreshes for one expiry
     finally:
         stack.procs.stop()

@@ -518,6 +518,55 @@ def schedule_disable() -> None:
     _schedule_change(lambda session, account_id: set_enabled(session, account_id, False))
 
 
+# --- processes ------------------------------------------------------------------------
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Parallel tasks in this worker.")] = 2,
+    queues: Annotated[str, typer.Option(help="Queues to consume.")] = "sync,downloads",
+    loglevel: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    hostname: Annotated[str | None, typer.Option(help="Node name (default worker@HOST).")] = None,
+) -> None:
+    """A Celery worker for syncs and downloads (needs REDIS_URL)."""
+    from services.cli import processes
+
+    raise typer.Exit(processes.worker(concurrency, queues, loglevel, hostname))
+
+
+@app.command()
+def beat(loglevel: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info") -> None:
+    """The scheduler: enqueues syncs from the schedules (needs REDIS_URL)."""
+    from services.cli import processes
+
+    raise typer.Exit(processes.beat(loglevel))
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option(help="Address to bind; other than localhost needs a password.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+) -> None:
+    """The dashboard (GARMINSYNC_WEB_PASSWORD protects it; without one it stays on localhost)."""
+    from services.web.serve import serve
+
+    serve(host, port)
+
+
+@app.command()
+def daemon(
+    concurrency: Annotated[int, typer.Option(min=1, help="Worker concurrency.")] = 2,
+    host: Annotated[str, typer.Option(help="Dashboard address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port.")] = 8080,
+) -> None:
+    """Worker, beat and dashboard in one command, for one machine (needs REDIS_URL)."""
+    from services.cli import processes
+
+    raise typer.Exit(processes.daemon(concurrency, host, port))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

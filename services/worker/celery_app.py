@@ -20,7 +20,14 @@ def celery_config(settings: Settings) -> dict[str, object]:
     # a killed worker's task waits before Redis hands it to another worker. It must
     # exceed every countdown we set (cool-downs and back-offs cap at 15 min), or a
     # task that is only waiting for its ETA would be delivered twice.
-    visibility = {"visibility_timeout": settings.visibility_timeout_s}
+    # kombu scans for such tasks every interval x throttle seconds (100 s by default);
+    # scale the scan with the timeout so a short timeout also means a quick recovery.
+    scan_s = max(1, min(100, settings.visibility_timeout_s // 8))
+    visibility = {
+        "visibility_timeout": settings.visibility_timeout_s,
+        "unacked_restore_interval": min(10, scan_s),
+        "unacked_restore_throttle": max(1, scan_s // 10),
+    }
     return {
         "broker_url": broker,
         # Progress and outcomes live in the store (sync_runs, task_runs), not in results.
