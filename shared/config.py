@@ -45,6 +45,7 @@ class Settings:
     max_wait_s: int = 5
     retry_base_s: float = 10.0
     visibility_timeout_s: int = 7200
+    flower_url: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -128,6 +129,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         if not api_url.startswith(("http://", "https://")):
             raise ConfigError(f"GARMINSYNC_GARMIN_API_URL must be an http(s) URL: {api_url!r}")
         api_url = api_url.rstrip("/")
+    flower_url = get("GARMINSYNC_FLOWER_URL")
+    if flower_url and not flower_url.startswith(("http://", "https://")):
+        raise ConfigError(f"GARMINSYNC_FLOWER_URL must be an http(s) URL: {flower_url!r}")
     rate_text = get("GARMINSYNC_RATE_LIMIT") or DEFAULT_RATE_LIMIT
     try:
         rate = parse_rate(rate_text)
@@ -154,4 +158,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         max_wait_s=_int(raw, "GARMINSYNC_MAX_WAIT", 5, 0, 3600),
         retry_base_s=_float(raw, "GARMINSYNC_RETRY_BASE", 10.0, 0.01, 3600.0),
         visibility_timeout_s=_int(raw, "GARMINSYNC_VISIBILITY_TIMEOUT", 7200, 5, 86400 * 7),
+        flower_url=flower_url,
     )

@@ -343,3 +343,21 @@ def test_without_redis_the_cli_reads_and_refuses_to_enqueue(stack: Stack) -> Non
     with create_session(stack.db_url) as session:
         run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
         assert run is not None and run.status == "error"
+
+
+def test_two_syncs_at_once_never_queue_an_activity_twice(stack: Stack) -> None:
+    first = stack.cli.subprocess("sync")
+    second = stack.cli.subprocess("sync")
+    assert first.returncode == second.returncode == 0
+    with create_session(stack.db_url) as session:
+        queued = session.scalar(
+            select(func.count()).select_from(TaskRun).where(TaskRun.name == "garminsync.download_activity")
+        )
+        runs = session.scalars(select(SyncRun).order_by(SyncRun.id)).all()
+    assert queued == len(stack.sim.state.activities())
+    assert sum(run.queued for run in runs) == queued  # the second sync claimed nothing new
+    stack.procs.worker("w1", concurrency=4)
+    wait_until(stack.archived_all, 60, what="archive")
+    with create_session(stack.db_url) as session:
+        statuses = [run.status for run in session.scalars(select(SyncRun)).all()]
+    assert statuses == ["success", "success"]

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from alembic import command
 from shared.config import normalize_database_url
 from shared.db import _alembic_config, create_session, ensure_schema, get_engine, head_revision
 from shared.models import Account, Activity, Base

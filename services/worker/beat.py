@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.config import Settings
 from shared.db import create_session
 from shared.models import Schedule
 from shared.runtime import get_runtime
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SYNC_TASK = "garminsync.sync_account"
 CHECK_EVERY_S = 5.0
+SWEEP_EVERY_S = 600.0
 
 
 def entry_name(account_id: int) -> str:
@@ -52,21 +54,22 @@ def _entry(app: Celery, schedule: Schedule) -> RedBeatSchedulerEntry:
     )
 
 
-def _db_schedules() -> list[Schedule]:
-    with create_session(get_runtime().settings.database_url) as session:
+def _db_schedules(settings: Settings | None = None) -> list[Schedule]:
+    with create_session((settings or get_runtime().settings).database_url) as session:
         return all_schedules(session)
 
 
-def mirror_schedules(app: Celery | None = None) -> bool:
+def mirror_schedules(app: Celery | None = None, settings: Settings | None = None) -> bool:
     """Write the database's schedules into RedBeat; False in embedded mode (no beat)."""
-    if get_runtime().settings.embedded:
+    settings = settings or get_runtime().settings
+    if settings.embedded:
         return False
     if app is None:
         from services.worker.celery_app import app as default_app
 
         app = default_app
     ensure_conf(app)
-    for schedule in _db_schedules():
+    for schedule in _db_schedules(settings):
         key = RedBeatSchedulerEntry.generate_key(app, entry_name(schedule.account_id))
         if not schedule.enabled:
             with contextlib.suppress(KeyError):
@@ -91,10 +94,22 @@ def missing_entries(app: Celery) -> int:
     return missing
 
 
+def sweep_task_history() -> None:
+    """Runs still `started` past the hard time limit died with their worker; old history goes."""
+    from services.worker.celery_app import TASK_HARD_LIMIT_S
+    from services.worker.signals import mark_lost, trim_history
+
+    lost = mark_lost(older_than_s=TASK_HARD_LIMIT_S * 2)
+    trimmed = trim_history()
+    if lost or trimmed:
+        log.info("task history: %d marked lost, %d trimmed", lost, trimmed)
+
+
 class GarminSyncScheduler(RedBeatScheduler):
     """RedBeat, plus restoring schedules from the database and riding out Redis outages."""
 
     _last_check = 0.0
+    _last_sweep = 0.0
 
     def setup_schedule(self) -> None:
         super().setup_schedule()
@@ -108,6 +123,9 @@ class GarminSyncScheduler(RedBeatScheduler):
                 if missing_entries(self.app):
                     log.warning("schedules missing from Redis (emptied?): restoring from the database")
                     mirror_schedules(self.app)
+            if now - self._last_sweep >= SWEEP_EVERY_S:
+                self._last_sweep = now
+                sweep_task_history()
             return float(super().tick(*args, **kwargs))
         except LockError:
             log.warning("beat lock lost (Redis restarted?): waiting to take it again")

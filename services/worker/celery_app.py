@@ -12,6 +12,8 @@ from shared.config import Settings, load_settings
 
 SYNC_QUEUE = "sync"
 DOWNLOAD_QUEUE = "downloads"
+TASK_SOFT_LIMIT_S = 600
+TASK_HARD_LIMIT_S = 900
 
 
 def celery_config(settings: Settings) -> dict[str, object]:
@@ -37,6 +39,9 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "task_track_started": True,
+        # A download is seconds; these bound a hung one so its slot comes back.
+        "task_soft_time_limit": TASK_SOFT_LIMIT_S,
+        "task_time_limit": TASK_HARD_LIMIT_S,
         "task_send_sent_event": True,
         "worker_send_task_events": True,
         "broker_transport_options": visibility,

@@ -1,0 +1,185 @@
+"""The dashboard's own login: one password, a session cookie, a slow-down on guessing.
+
+The password (GARMINSYNC_WEB_PASSWORD) is hashed at start-up and checked in
+constant time. A signed session cookie says "logged in" with a fingerprint of
+the password, so changing the password logs every browser out, and every
+gunicorn worker agrees without shared state. Without a password the dashboard
+answers only this machine: loopback, and in a container the gateway Docker's
+port proxy speaks from (compose publishes the port on the host's 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.security import check_password_hash
+from werkzeug.wrappers import Response as BaseResponse
+
+from .context import web_state
+
+bp = Blueprint("auth", __name__)
+
+# Reachable without logging in (health checks and Prometheus scrape without a session).
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "auth.login",
+        "static",
+        "health.healthz",
+        "health.readyz",
+        "health.metrics",
+        "api.csrf_token",
+        "api.login",
+    }
+)
+# Without a password these still answer to the network: they hold no data.
+OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "health.metrics"})
+
+
+def fingerprint(password: str, secret: str) -> str:
+    return hmac.new(secret.encode(), b"web-login:" + password.encode(), hashlib.sha256).hexdigest()
+
+
+def is_loopback(address: str | None) -> bool:
+    if not address:
+        return False
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+CONTAINER_MARKERS = (Path("/.dockerenv"), Path("/run/.containerenv"))
+ROUTES = Path("/proc/net/route")
+
+
+def container_gateways(
+    markers: tuple[Path, ...] = CONTAINER_MARKERS, routes: Path = ROUTES
+) -> frozenset[str]:
+    """Inside a container, the default gateway: where the host's own connections to a
+    published port come from (Docker's proxy), while other machines keep their own
+    address. Empty outside containers, where the gateway is a router."""
+    if not any(marker.exists() for marker in markers):
+        return frozenset()
+    found = set()
+    try:
+        lines = routes.read_text().splitlines()[1:]
+    except OSError:
+        return frozenset()
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 2 and fields[1] == "00000000" and fields[2] != "00000000":
+            try:
+                found.add(str(ipaddress.IPv4Address(int(fields[2], 16).to_bytes(4, "little"))))
+            except ValueError:
+                continue
+    return frozenset(found)
+
+
+def is_local(address: str | None, gateways: frozenset[str]) -> bool:
+    return is_loopback(address) or (address is not None and address in gateways)
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path in ("/healthz", "/readyz")
+
+
+def logged_in() -> bool:
+    state = web_state()
+    if not state.auth_required:
+        return True
+    marker = current_app.config["GARMINSYNC_AUTH_MARKER"]
+    return hmac.compare_digest(str(session.get("auth", "")), marker)
+
+
+def guard() -> BaseResponse | None:
+    """`before_request`: loopback-only without a password, else a login."""
+    state = web_state()
+    endpoint = request.endpoint or ""
+    if not state.auth_required:
+        if endpoint in OPEN_ENDPOINTS or is_local(request.remote_addr, state.local_gateways):
+            return None
+        message = (
+            "No GARMINSYNC_WEB_PASSWORD is set, so this dashboard only answers on the machine "
+            "it runs on. Set a password to reach it over the network."
+        )
+        if wants_json():
+            return _json_error(message, 403)
+        return Response(render_template("error.html", status=403, message=message), 403)
+    if endpoint in PUBLIC_ENDPOINTS or logged_in():
+        return None
+    if wants_json():
+        return _json_error("log in first (POST /api/login)", 401)
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def _json_error(message: str, status: int) -> BaseResponse:
+    response = jsonify({"error": message, "status": status})
+    response.status_code = status
+    return response
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never `//host` or `https://elsewhere`."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("dashboard.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return url_for("dashboard.index")
+    return target
+
+
+def check_password(password: str) -> tuple[bool, str | None]:
+    """(ok, error message) with the throttle applied."""
+    state = web_state()
+    address = request.remote_addr or "?"
+    wait = state.throttle.wait_s(address)
+    if wait > 0:
+        return False, f"Too many wrong passwords: wait {int(wait) + 1} s and try again."
+    if state.password_hash and check_password_hash(state.password_hash, password):
+        state.throttle.succeed(address)
+        session.clear()
+        session["auth"] = current_app.config["GARMINSYNC_AUTH_MARKER"]
+        session.permanent = True
+        return True, None
+    state.throttle.fail(address)
+    return False, "Wrong password."
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | str | tuple[str, int]:
+    state = web_state()
+    target = safe_next(request.values.get("next"))
+    if not state.auth_required or logged_in():
+        return redirect(target)
+    if request.method == "POST":
+        ok, error = check_password(request.form.get("password", ""))
+        if ok:
+            return redirect(target)
+        status = 429 if error and error.startswith("Too many") else 401
+        return render_template("login.html", error=error, next=target), status
+    return render_template("login.html", error=None, next=target)
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    session.clear()
+    flash("Logged out.", "info")
+    if web_state().auth_required:
+        return redirect(url_for("auth.login"))
+    return redirect(url_for("dashboard.index"))

@@ -1,0 +1,77 @@
+"""Errors a request can end in, each with a status and one clear line.
+
+Views raise these (or the project's own `GarminSyncError`s); one handler turns
+them into a JSON error for `/api/...` and an HTML page with the message
+otherwise, so bad input is a 4xx with a reason and never a 500.
+"""
+
+from __future__ import annotations
+
+from shared.errors import (
+    AuthRequired,
+    BrokerUnavailable,
+    ConfigError,
+    GarminSyncError,
+    NotFound,
+    RateLimited,
+    StorageError,
+    TransientError,
+    UsageError,
+)
+
+
+class WebError(Exception):
+    """A request that cannot be served as asked."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class BadInput(WebError):
+    status = 400
+
+
+class Missing(WebError):
+    status = 404
+
+
+class Conflict(WebError):
+    status = 409
+
+
+class Unavailable(WebError):
+    status = 503
+
+
+_STATUS: list[tuple[type[GarminSyncError], int]] = [
+    (UsageError, 400),
+    (NotFound, 404),
+    # Garmin refused a login: bad input here; 401 is kept for the dashboard's own login.
+    (AuthRequired, 400),
+    (RateLimited, 429),
+    (BrokerUnavailable, 503),
+    (StorageError, 503),
+    (ConfigError, 503),
+    (TransientError, 502),
+]
+
+
+def status_for(error: GarminSyncError) -> int:
+    for kind, status in _STATUS:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+def status_of(error: Exception) -> int:
+    """The HTTP status for any error a view may meet (500 only for the unexpected)."""
+    if isinstance(error, WebError):
+        return error.status
+    if isinstance(error, GarminSyncError):
+        return status_for(error)
+    return 500

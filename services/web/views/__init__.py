@@ -1,0 +1,1 @@
+"""The dashboard's blueprints: one per page family, plus the JSON API."""
