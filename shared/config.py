@@ -46,6 +46,7 @@ class Settings:
     retry_base_s: float = 10.0
     visibility_timeout_s: int = 7200
     flower_url: str | None = None
+    rate_margin_ms: int = 100
 
     @property
     def embedded(self) -> bool:
@@ -159,4 +160,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         retry_base_s=_float(raw, "GARMINSYNC_RETRY_BASE", 10.0, 0.01, 3600.0),
         visibility_timeout_s=_int(raw, "GARMINSYNC_VISIBILITY_TIMEOUT", 7200, 5, 86400 * 7),
         flower_url=flower_url,
+        rate_margin_ms=_int(raw, "GARMINSYNC_RATE_MARGIN_MS", 100, 0, 60_000),
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from shared.db import create_session
+from shared.db import create_session, insert_new
 from shared.garmin import GarminGateway
 from shared.models import Account, Activity, DownloadState
 
@@ -77,25 +77,34 @@ def _float(value: Any) -> float | None:
 
 def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tuple[int, set[int]]:
     """Insert new activities, refresh known ones; return (new count, ids seen)."""
-    rows = [fields for item in page if (fields := summary_fields(item)) is not None]
-    ids = {row["id"] for row in rows}
+    rows = {fields["id"]: fields for item in page if (fields := summary_fields(item)) is not None}
     with create_session(db_url) as session:
-        existing = {
+        known = {
             activity.id: activity
-            for activity in session.scalars(select(Activity).where(Activity.id.in_(ids)))
+            for activity in session.scalars(select(Activity).where(Activity.id.in_(rows)))
         }
-        new = 0
-        for row in rows:
-            known = existing.get(row["id"])
-            if known is None:
-                session.add(Activity(account_id=account_id, state=DownloadState.MISSING, **row))
-                new += 1
-                continue
-            known.deleted_upstream = False
+        now = datetime.now(UTC)
+        fresh = [
+            {
+                **row,
+                "account_id": account_id,
+                "state": DownloadState.MISSING,
+                "attempts": 0,
+                "deleted_upstream": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for activity_id, row in rows.items()
+            if activity_id not in known
+        ]
+        inserted = insert_new(session, Activity, fresh)
+        for activity_id, activity in known.items():
+            row = rows[activity_id]
+            activity.deleted_upstream = False
             for key in ("name", "activity_type", "duration_s", "distance_m", "summary_json"):
-                if getattr(known, key) != row[key]:
-                    setattr(known, key, row[key])
-    return new, ids
+                if getattr(activity, key) != row[key]:
+                    setattr(activity, key, row[key])
+    return len(inserted), set(rows)
 
 
 def refresh_listing(

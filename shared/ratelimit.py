@@ -1,8 +1,9 @@
 """One request budget per Garmin account, honoured by every request we send.
 
-The window is a sliding log (see `coordination`); the window is padded by a
-small margin so the jitter between taking a slot and the request reaching
-Garmin cannot squeeze one request too many into Garmin's own window. A 429
+The window is a sliding log (see `coordination`), padded by a margin
+(GARMINSYNC_RATE_MARGIN_MS, 100 ms) so the varying delay between taking a slot
+and the request reaching Garmin cannot squeeze one request too many into
+Garmin's own window. A 429
 puts the account in a cool-down: `Retry-After` when Garmin sends one, else a
 back-off that doubles with each consecutive 429.
 """
@@ -20,7 +21,7 @@ from shared.ratelimit_spec import RateSpec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MARGIN_MS = 40
+DEFAULT_MARGIN_MS = 100
 
 
 class RateLimiter:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from shared.db import create_session
 from shared.models import Account, Activity, DownloadState, SyncRun
@@ -14,13 +15,17 @@ from shared.planning import Filters
 from shared.runtime import Runtime
 
 
-def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC; SQLite hands back naive datetimes that were stored as UTC."""
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC, to the second."""
+    utc = as_utc(moment)
+    return utc.isoformat(timespec="seconds") if utc else None
 
 
 def activity_dict(activity: Activity) -> dict[str, Any]:
@@ -86,15 +91,19 @@ def run_dict(run: SyncRun) -> dict[str, Any]:
         "failed": run.failed,
         "no_file": run.no_file,
         "message": run.message,
+        "task_id": run.task_id,
     }
 
 
-def state_counts(db_url: str, account_id: int | None = None) -> dict[str, int]:
-    query = select(Activity.state, func.count()).group_by(Activity.state)
-    if account_id is not None:
-        query = query.where(Activity.account_id == account_id)
-    with create_session(db_url) as session:
-        return {state: count for state, count in session.execute(query).tuples()}
+def state_counts(session: Session, account_id: int) -> dict[str, int]:
+    """Activities per download state, every state present (zero when none)."""
+    counts = dict.fromkeys((state.value for state in DownloadState), 0)
+    query = (
+        select(Activity.state, func.count()).where(Activity.account_id == account_id).group_by(Activity.state)
+    )
+    for state, count in session.execute(query).tuples():
+        counts[state] = int(count)
+    return counts
 
 
 def safe_database_url(url: str) -> str:
@@ -104,8 +113,8 @@ def safe_database_url(url: str) -> str:
 
 def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
     settings = runtime.settings
-    counts = state_counts(settings.database_url, account_id)
     with create_session(settings.database_url) as session:
+        counts = state_counts(session, account_id)
         account = session.get(Account, account_id)
         last = session.scalars(
             select(SyncRun).where(SyncRun.account_id == account_id).order_by(SyncRun.id.desc()).limit(1)

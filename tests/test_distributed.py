@@ -8,9 +8,10 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -106,12 +107,29 @@ def make_stack(
     return Stack(cli, sim, procs, redis_server, normalize_database_url(db_url))
 
 
+StackFactory = Callable[..., Stack]
+
+
 @pytest.fixture
-def stack(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str) -> Iterator[Stack]:
-    made = make_stack(tmp_path, redis_server, redis_url, database_url)
-    yield made
-    made.procs.stop()
-    made.sim.stop()
+def make(
+    tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str
+) -> Iterator[StackFactory]:
+    """Build a stack with the given simulator size, latency and settings; stopped after the test."""
+    made: list[Stack] = []
+
+    def build(**options: Any) -> Stack:
+        made.append(make_stack(tmp_path, redis_server, redis_url, database_url, **options))
+        return made[-1]
+
+    yield build
+    for built in made:
+        built.procs.stop()
+        built.sim.stop()
+
+
+@pytest.fixture
+def stack(make: StackFactory) -> Stack:
+    return make()
 
 
 def sync(stack: Stack, *args: str, **env: str) -> dict:
@@ -143,30 +161,20 @@ def test_full_archive_through_the_queues(stack: Stack) -> None:
     assert stack.sim.state.stats()["total"] == 1
 
 
-def test_one_rate_limit_for_all_workers(
-    tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str
-) -> None:
-    stack = make_stack(
-        tmp_path,
-        redis_server,
-        redis_url,
-        database_url,
-        activities=50,
-        latency_ms=100,
-        GARMINSYNC_RATE_LIMIT="8/second",
+def test_one_rate_limit_for_all_workers(make: StackFactory) -> None:
+    # A loaded 2-core CI box can delay a request by a few hundred ms between taking its slot
+    # and reaching the server; the margin must cover that delay's spread (README: settings).
+    stack = make(
+        activities=50, latency_ms=100, GARMINSYNC_RATE_LIMIT="8/second", GARMINSYNC_RATE_MARGIN_MS="300"
     )
-    try:
-        for name in ("w1", "w2", "w3"):
-            stack.procs.worker(name, concurrency=2)
-        sync(stack, "--wait")
-        assert stack.archived_all()
-        times = [r[0] for r in stack.sim.state.stats()["requests"]]
-        assert max_requests_in_window(times, 1.0) <= 8
-        rate = len(times) / (times[-1] - times[0])
-        assert rate > 6  # six slots across three workers keep the budget busy
-    finally:
-        stack.procs.stop()
-        stack.sim.stop()
+    for name in ("w1", "w2", "w3"):
+        stack.procs.worker(name, concurrency=2)
+    sync(stack, "--wait")
+    assert stack.archived_all()
+    times = [r[0] for r in stack.sim.state.stats()["requests"]]
+    assert max_requests_in_window(times, 1.0) <= 8
+    rate = len(times) / (times[-1] - times[0])
+    assert rate > 5  # six slots across three workers keep the budget busy (8 per 1.3 s at most)
 
 
 def test_a_429_storm_gets_a_cooldown_not_a_loop(stack: Stack) -> None:
@@ -190,108 +198,67 @@ def test_a_429_storm_gets_a_cooldown_not_a_loop(stack: Stack) -> None:
     stack.assert_archive_sound()
 
 
-def test_kill_9_of_a_worker_costs_only_a_retry(
-    tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str
-) -> None:
-    stack = make_stack(
-        tmp_path,
-        redis_server,
-        redis_url,
-        database_url,
-        activities=40,
-        latency_ms=250,
-        GARMINSYNC_RATE_LIMIT="10/second",
+def test_kill_9_of_a_worker_costs_only_a_retry(make: StackFactory) -> None:
+    stack = make(activities=40, latency_ms=250, GARMINSYNC_RATE_LIMIT="10/second")
+    stack.procs.worker("victim", concurrency=2)
+    stack.procs.worker("survivor", concurrency=2)
+    assert stack.cli.subprocess("sync").returncode == 0
+    wait_until(lambda: stack.count("downloaded") >= 6, 60, what="some downloads")
+    stack.procs.kill9("victim")
+    stack.procs.worker("victim2", concurrency=2)  # what a supervisor would do
+    wait_until(stack.archived_all, 120, what="every activity archived after the kill")
+    stack.assert_archive_sound()
+    with create_session(stack.db_url) as session:
+        stuck = session.scalar(
+            select(func.count()).select_from(TaskRun).where(TaskRun.state.in_(["started", "queued"]))
+        )
+    assert stuck == 0
+    assert set(stack.states().values()) == {"downloaded", "no_file"}
+
+
+def test_redis_emptied_midway_loses_no_schedule_and_no_activity(make: StackFactory) -> None:
+    stack = make(
+        activities=40, latency_ms=200, GARMINSYNC_RATE_LIMIT="8/second", GARMINSYNC_REQUEUE_AFTER="10"
     )
-    try:
-        stack.procs.worker("victim", concurrency=2)
-        stack.procs.worker("survivor", concurrency=2)
-        assert stack.cli.subprocess("sync").returncode == 0
-        wait_until(lambda: stack.count("downloaded") >= 6, 60, what="some downloads")
-        stack.procs.kill9("victim")
-        stack.procs.worker("victim2", concurrency=2)  # what a supervisor would do
-        wait_until(stack.archived_all, 120, what="every activity archived after the kill")
-        stack.assert_archive_sound()
-        with create_session(stack.db_url) as session:
-            stuck = session.scalar(
-                select(func.count()).select_from(TaskRun).where(TaskRun.state.in_(["started", "queued"]))
-            )
-        assert stuck == 0
-        assert set(stack.states().values()) == {"downloaded", "no_file"}
-    finally:
-        stack.procs.stop()
-        stack.sim.stop()
+    assert stack.cli.subprocess("schedule", "set", "0 3 * * *").returncode == 0
+    client = redis.Redis.from_url(stack.redis.url)
+    key = "garminsync:redbeat:sync-account-1"
+    assert client.exists(key)
+    stack.procs.beat()
+    stack.procs.worker("w1")
+    assert stack.cli.subprocess("sync").returncode == 0
+    wait_until(lambda: stack.count("downloaded") >= 5, 60, what="some downloads")
+    stack.redis.restart()  # an empty Redis on the same port: queues and schedules gone
+    client = redis.Redis.from_url(stack.redis.url)
+    wait_until(lambda: client.exists(key), 30, what="beat restoring the schedule")
+    entry = json.loads(client.hget(key, "definition"))
+    assert entry["task"] == "garminsync.sync_account"
+    assert entry["kwargs"]["account_id"] == 1
+    # Lost messages: their claims go stale and the next sync takes them again.
+    time.sleep(10)
+    sync(stack, "--wait")
+    wait_until(stack.archived_all, 90, what="every activity archived after the flush")
+    stack.assert_archive_sound()
 
 
-def test_redis_emptied_midway_loses_no_schedule_and_no_activity(
-    tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str
-) -> None:
-    stack = make_stack(
-        tmp_path,
-        redis_server,
-        redis_url,
-        database_url,
-        activities=40,
-        latency_ms=200,
-        GARMINSYNC_RATE_LIMIT="8/second",
-        GARMINSYNC_REQUEUE_AFTER="10",
-    )
-    try:
-        assert stack.cli.subprocess("schedule", "set", "0 3 * * *").returncode == 0
-        client = redis.Redis.from_url(redis_url)
-        key = "garminsync:redbeat:sync-account-1"
-        assert client.exists(key)
-        stack.procs.beat()
-        stack.procs.worker("w1")
-        assert stack.cli.subprocess("sync").returncode == 0
-        wait_until(lambda: stack.count("downloaded") >= 5, 60, what="some downloads")
-        stack.redis.restart()  # an empty Redis on the same port: queues and schedules gone
-        client = redis.Redis.from_url(redis_url)
-        wait_until(lambda: client.exists(key), 30, what="beat restoring the schedule")
-        entry = json.loads(client.hget(key, "definition"))
-        assert entry["task"] == "garminsync.sync_account"
-        assert entry["kwargs"]["account_id"] == 1
-        # Lost messages: their claims go stale and the next sync takes them again.
-        time.sleep(10)
-        sync(stack, "--wait")
-        wait_until(stack.archived_all, 90, what="every activity archived after the flush")
-        stack.assert_archive_sound()
-    finally:
-        stack.procs.stop()
-        stack.sim.stop()
-
-
-def test_expiring_tokens_one_refresh_per_expiry(
-    tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str
-) -> None:
-    stack = make_stack(
-        tmp_path,
-        redis_server,
-        redis_url,
-        database_url,
-        activities=60,
-        latency_ms=100,
-        GARMINSYNC_RATE_LIMIT="6/second",
-    )
-    try:
-        # Tokens valid for 906 s: garminsync refreshes 900 s early, so every ~6 s.
-        stack.sim.state.configure(token_ttl=906)
-        fresh = json.dumps(stack.sim.state.issue_tokens(ttl=906))
-        assert stack.cli.subprocess("login", "--tokens", fresh).returncode == 0
-        for name in ("w1", "w2", "w3"):
-            stack.procs.worker(name)
-        sync(stack, "--wait")
-        assert stack.archived_all()
-        stats = stack.sim.state.stats()
-        refreshes = sorted(r[0] for r in stats["requests"] if r[1] == "token_refresh")
-        duration = stats["requests"][-1][0] - stats["requests"][0][0]
-        assert stats["refresh_refused"] == 0 and stats["logins"] == 0
-        assert stats["statuses"].get("401", 0) == 0  # no worker was ever logged out
-        assert 1 <= len(refreshes) <= duration / 5 + 1
-        gaps = [b - a for a, b in itertools.pairwise(refreshes)]
-        assert all(gap > 4 for gap in gaps), gaps  # never two refreshes for one expiry
-    finally:
-        stack.procs.stop()
-        stack.sim.stop()
+def test_expiring_tokens_one_refresh_per_expiry(make: StackFactory) -> None:
+    stack = make(activities=60, latency_ms=100, GARMINSYNC_RATE_LIMIT="6/second")
+    # Tokens valid for 906 s: garminsync refreshes 900 s early, so every ~6 s.
+    stack.sim.state.configure(token_ttl=906)
+    fresh = json.dumps(stack.sim.state.issue_tokens(ttl=906))
+    assert stack.cli.subprocess("login", "--tokens", fresh).returncode == 0
+    for name in ("w1", "w2", "w3"):
+        stack.procs.worker(name)
+    sync(stack, "--wait")
+    assert stack.archived_all()
+    stats = stack.sim.state.stats()
+    refreshes = sorted(r[0] for r in stats["requests"] if r[1] == "token_refresh")
+    duration = stats["requests"][-1][0] - stats["requests"][0][0]
+    assert stats["refresh_refused"] == 0 and stats["logins"] == 0
+    assert stats["statuses"].get("401", 0) == 0  # no worker was ever logged out
+    assert 1 <= len(refreshes) <= duration / 5 + 1
+    gaps = [b - a for a, b in itertools.pairwise(refreshes)]
+    assert all(gap > 4 for gap in gaps), gaps  # never two refreshes for one expiry
 
 
 def test_refused_refresh_pauses_the_account_without_a_login_storm(stack: Stack) -> None:
@@ -349,15 +316,21 @@ def test_two_syncs_at_once_never_queue_an_activity_twice(stack: Stack) -> None:
     first = stack.cli.subprocess("sync")
     second = stack.cli.subprocess("sync")
     assert first.returncode == second.returncode == 0
+    stack.procs.worker("w1", concurrency=4)  # both syncs run at once on one worker
+    wait_until(stack.archived_all, 60, what="archive")
     with create_session(stack.db_url) as session:
-        queued = session.scalar(
+        wait_until(
+            lambda: all(
+                r.status != "running"
+                for r in session.scalars(select(SyncRun).execution_options(populate_existing=True))
+            ),
+            30,
+            what="runs closed",
+        )
+        downloads = session.scalar(
             select(func.count()).select_from(TaskRun).where(TaskRun.name == "garminsync.download_activity")
         )
         runs = session.scalars(select(SyncRun).order_by(SyncRun.id)).all()
-    assert queued == len(stack.sim.state.activities())
-    assert sum(run.queued for run in runs) == queued  # the second sync claimed nothing new
-    stack.procs.worker("w1", concurrency=4)
-    wait_until(stack.archived_all, 60, what="archive")
-    with create_session(stack.db_url) as session:
-        statuses = [run.status for run in session.scalars(select(SyncRun)).all()]
-    assert statuses == ["success", "success"]
+    assert downloads == len(stack.sim.state.activities())
+    assert sorted(run.queued for run in runs) == [0, downloads]  # the other sync claimed nothing
+    assert [run.status for run in runs] == ["success", "success"], [r.message for r in runs]

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Select, delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from shared.models import Account, Activity, DownloadState, Schedule, SyncRun, TaskRun
+from shared.reports import as_utc, iso, run_dict, state_counts
 from shared.schedules import get_schedule, view
 
 from .cache import TTLCache
@@ -32,20 +33,7 @@ COUNT_TTL_S = 10.0
 COUNTS_TTL_S = 3.0
 CHART_TTL_S = 60.0
 CHART_MONTHS = 24
-ALL_STATES = tuple(str(state) for state in DownloadState)
 ACTIVE_TASK_STATES = ("queued", "started", "retried")
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    utc = as_utc(moment)
-    return utc.isoformat() if utc else None
 
 
 @dataclass(frozen=True)
@@ -413,16 +401,6 @@ def activity_types(session: Session, account_id: int) -> list[str]:
 # --- dashboard ---------------------------------------------------------------------
 
 
-def state_counts(session: Session, account_id: int) -> dict[str, int]:
-    counts = dict.fromkeys(ALL_STATES, 0)
-    query = (
-        select(Activity.state, func.count()).where(Activity.account_id == account_id).group_by(Activity.state)
-    )
-    for state, count in session.execute(query).tuples():
-        counts[state] = int(count)
-    return counts
-
-
 def counters(counts: dict[str, int]) -> dict[str, int]:
     """The dashboard's four numbers: archived, missing (file expected), failed, no file."""
     return {
@@ -483,34 +461,16 @@ def month_counts(session: Session, account_id: int, months: int = CHART_MONTHS) 
 
 
 def run_row(run: SyncRun) -> dict[str, Any]:
+    """`shared.reports.run_dict` plus what the pages show: duration and progress."""
     settled = run.downloaded + run.failed + run.no_file
+    started, finished = as_utc(run.started_at), as_utc(run.finished_at)
     return {
-        "id": run.id,
-        "account_id": run.account_id,
-        "trigger": run.trigger,
-        "full": run.full,
-        "status": run.status,
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
-        "duration_s": (
-            (as_utc(run.finished_at) - as_utc(run.started_at)).total_seconds()  # type: ignore[operator]
-            if run.finished_at and run.started_at
-            else None
-        ),
-        "list_requests": run.list_requests,
-        "found": run.found,
-        "new": run.new,
-        "deleted": run.deleted,
-        "queued": run.queued,
-        "downloaded": run.downloaded,
-        "failed": run.failed,
-        "no_file": run.no_file,
+        **run_dict(run),
+        "duration_s": (finished - started).total_seconds() if started and finished else None,
         "settled": settled,
         "percent": round(100 * settled / run.queued)
         if run.queued
         else (100 if run.status != "running" else 0),
-        "message": run.message,
-        "task_id": run.task_id,
     }
 
 
