@@ -98,24 +98,21 @@ def create_session(url: str) -> Iterator[Session]:
         session.close()
 
 
-def insert_new(session: Session, model: Any, rows: list[dict[str, Any]], key: str = "id") -> set[Any]:
-    """INSERT rows whose key is not there yet; returns the keys inserted.
+def insert_new(session: Session, model: Any, rows: list[dict[str, Any]], key: str = "id") -> None:
+    """INSERT rows, skipping any whose key exists already (ON CONFLICT DO NOTHING).
 
-    ON CONFLICT DO NOTHING (SQLite and PostgreSQL alike), so two syncs listing
-    the same new activities at once both succeed and each row exists once.
+    Two syncs listing the same new activities at once both succeed and each row
+    exists once. An executemany: the driver loops in C, nothing is compiled per row.
     """
     if not rows:
-        return set()
+        return
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = session.get_bind().dialect.name
     inserts: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
     if dialect not in inserts:
         raise ConfigError(f"unsupported database: {dialect}")
-    insert = inserts[dialect]
-    column = getattr(model, key)
-    statement = insert(model).values(rows).on_conflict_do_nothing(index_elements=[key]).returning(column)
-    return set(session.scalars(statement))
+    session.execute(inserts[dialect](model).on_conflict_do_nothing(index_elements=[key]), rows)
 
 
 def _alembic_config(url: str) -> Any:

@@ -20,8 +20,6 @@ from shared.db import create_session, insert_new
 from shared.garmin import GarminGateway
 from shared.models import Account, Activity, DownloadState
 
-_LIST_TIME = "%Y-%m-%d %H:%M:%S"
-
 
 @dataclass
 class ListingResult:
@@ -33,11 +31,11 @@ class ListingResult:
 
 
 def _parse_time(value: Any) -> datetime | None:
+    """`2026-01-08 08:10:21` (list) or `2026-01-08T08:10:21.0` (detail); naive."""
     if not isinstance(value, str) or not value:
         return None
-    text = value.replace("T", " ").split(".")[0]
     try:
-        return datetime.strptime(text, _LIST_TIME)
+        return datetime.fromisoformat(value.split(".")[0]).replace(tzinfo=None)
     except ValueError:
         return None
 
@@ -97,14 +95,14 @@ def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tup
             for activity_id, row in rows.items()
             if activity_id not in known
         ]
-        inserted = insert_new(session, Activity, fresh)
+        insert_new(session, Activity, fresh)  # a row another sync just inserted is skipped
         for activity_id, activity in known.items():
             row = rows[activity_id]
             activity.deleted_upstream = False
             for key in ("name", "activity_type", "duration_s", "distance_m", "summary_json"):
                 if getattr(activity, key) != row[key]:
                     setattr(activity, key, row[key])
-    return len(inserted), set(rows)
+    return len(fresh), set(rows)
 
 
 def refresh_listing(
