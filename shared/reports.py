@@ -29,14 +29,18 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def activity_dict(activity: Activity) -> dict[str, Any]:
+    """Everything the CLI's `list --json` and the dashboard's detail show of an activity."""
     return {
         "id": activity.id,
+        "account_id": activity.account_id,
         "name": activity.name,
         "type": activity.activity_type,
         "start_time": iso(activity.start_time),
         "start_time_local": activity.start_time_local.isoformat() if activity.start_time_local else None,
         "duration_s": activity.duration_s,
         "distance_m": activity.distance_m,
+        "manual": activity.manual,
+        "deleted_upstream": activity.deleted_upstream,
         "state": activity.state,
         "attempts": activity.attempts,
         "last_error": activity.last_error,
@@ -44,7 +48,26 @@ def activity_dict(activity: Activity) -> dict[str, Any]:
         "file_path": activity.file_path,
         "file_size": activity.file_size,
         "sha256": activity.sha256,
-        "deleted_upstream": activity.deleted_upstream,
+        "queued_at": iso(activity.queued_at),
+        "downloaded_at": iso(activity.downloaded_at),
+        "updated_at": iso(activity.updated_at),
+    }
+
+
+def account_dict(account: Account) -> dict[str, Any]:
+    """Who is logged in and the token state; never the tokens themselves."""
+    return {
+        "id": account.id,
+        "name": account.name,
+        "email": account.email,
+        "display_name": account.display_name,
+        "full_name": account.full_name,
+        "token_state": account.token_state,
+        "token_error": account.token_error,
+        "token_updated_at": iso(account.token_updated_at),
+        "login_blocked_until": iso(account.login_blocked_until),
+        "history_complete": account.history_complete,
+        "last_sync_at": iso(account.last_sync_at),
     }
 
 
@@ -119,13 +142,7 @@ def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
         last = session.scalars(
             select(SyncRun).where(SyncRun.account_id == account_id).order_by(SyncRun.id.desc()).limit(1)
         ).first()
-        account_info = {
-            "name": account.name if account else None,
-            "email": account.email if account else None,
-            "display_name": account.display_name if account else None,
-            "token_state": account.token_state if account else None,
-            "token_error": account.token_error if account else None,
-        }
+        account_info = account_dict(account) if account else {}
         last_run = run_dict(last) if last else None
     try:
         cooldown = runtime.limiter.cooldown_remaining(f"account-{account_id}")

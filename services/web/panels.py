@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from shared.models import Account
-from shared.reports import safe_database_url
+from shared.reports import account_dict, safe_database_url
 from shared.schedules import PRESETS
 
 from . import queries
@@ -49,7 +49,7 @@ def dashboard(state: WebState, session: Session, account: Account) -> dict[str, 
     schedule = queries.schedule_dict(session, account.id)
     job = state.runner.status() if state.runner is not None else None
     return {
-        "account": queries.account_dict(account),
+        "account": account_dict(account),
         "counts": by_state,
         "counters": queries.counters(by_state),
         "current_run": queries.current_run(session, account.id),

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Select, delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from shared.models import Account, Activity, DownloadState, Schedule, SyncRun, TaskRun
-from shared.reports import as_utc, iso, run_dict, state_counts
+from shared.reports import activity_dict, as_utc, iso, run_dict, state_counts
 from shared.schedules import get_schedule, view
 
 from .cache import TTLCache
@@ -111,23 +111,6 @@ def accounts(session: Session) -> list[Account]:
 
 def account_by_name(session: Session, name: str) -> Account | None:
     return session.scalars(select(Account).where(Account.name == name)).first()
-
-
-def account_dict(account: Account) -> dict[str, Any]:
-    """Who is logged in and the token state; never the tokens themselves."""
-    return {
-        "id": account.id,
-        "name": account.name,
-        "email": account.email,
-        "display_name": account.display_name,
-        "full_name": account.full_name,
-        "token_state": account.token_state,
-        "token_error": account.token_error,
-        "token_updated_at": iso(account.token_updated_at),
-        "login_blocked_until": iso(account.login_blocked_until),
-        "history_complete": account.history_complete,
-        "last_sync_at": iso(account.last_sync_at),
-    }
 
 
 # --- activities ----------------------------------------------------------------------
@@ -363,29 +346,8 @@ def summary_fields(summary_json: str | None) -> list[tuple[str, str]]:
 
 
 def activity_detail(activity: Activity) -> dict[str, Any]:
-    return {
-        "id": activity.id,
-        "account_id": activity.account_id,
-        "name": activity.name,
-        "type": activity.activity_type,
-        "start_time": iso(activity.start_time),
-        "start_time_local": activity.start_time_local.isoformat() if activity.start_time_local else None,
-        "duration_s": activity.duration_s,
-        "distance_m": activity.distance_m,
-        "manual": activity.manual,
-        "deleted_upstream": activity.deleted_upstream,
-        "state": activity.state,
-        "attempts": activity.attempts,
-        "last_error": activity.last_error,
-        "file_format": activity.file_format,
-        "file_path": activity.file_path,
-        "file_size": activity.file_size,
-        "sha256": activity.sha256,
-        "queued_at": iso(activity.queued_at),
-        "downloaded_at": iso(activity.downloaded_at),
-        "updated_at": iso(activity.updated_at),
-        "summary": dict(summary_fields(activity.summary_json)),
-    }
+    """`shared.reports.activity_dict` plus Garmin's summary fields, for the detail page."""
+    return {**activity_dict(activity), "summary": dict(summary_fields(activity.summary_json))}
 
 
 def activity_types(session: Session, account_id: int) -> list[str]:

@@ -6,6 +6,7 @@ from flask import Blueprint, render_template, session, url_for
 from werkzeug.wrappers import Response
 
 from shared.errors import AuthRequired, RateLimited, TransientError
+from shared.reports import account_dict
 
 from .. import actions, forms, queries
 from ..context import web_state
@@ -23,8 +24,8 @@ def _page(error: str | None = None, status: int = 200, email: str | None = None)
     pending = state.pending.get(session.get(PENDING_KEY))
     html = render_template(
         "account.html",
-        account=queries.account_dict(account),
-        accounts=[queries.account_dict(a) for a in queries.accounts(store())],
+        account=account_dict(account),
+        accounts=[account_dict(a) for a in queries.accounts(store())],
         pending=pending is not None and pending.account_id == account.id,
         error=error,
         email=email or account.email or state.settings.garmin_email or "",

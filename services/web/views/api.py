@@ -12,6 +12,7 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
 from shared.errors import UsageError
+from shared.reports import account_dict
 from shared.schedules import describe, next_runs, validate_cron
 
 from .. import actions, forms, panels, queries
@@ -89,7 +90,7 @@ def sync_now() -> tuple[Response, int]:
 
 @bp.get("/accounts")
 def accounts() -> Response:
-    return jsonify({"items": [queries.account_dict(a) for a in queries.accounts(store())]})
+    return jsonify({"items": [account_dict(a) for a in queries.accounts(store())]})
 
 
 # --- activities ------------------------------------------------------------------------
@@ -242,7 +243,7 @@ def account() -> Response:
     found = current_account()
     pending = state.pending.get(session.get(PENDING_KEY))
     return jsonify(
-        {**queries.account_dict(found), "pending_mfa": pending is not None and pending.account_id == found.id}
+        {**account_dict(found), "pending_mfa": pending is not None and pending.account_id == found.id}
     )
 
 
