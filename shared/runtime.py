@@ -33,7 +33,12 @@ class Runtime:
         return cls(
             settings=settings,
             coordinator=coordinator,
-            limiter=RateLimiter(coordinator, settings.rate, cooldown_base_s=settings.cooldown_base_s),
+            limiter=RateLimiter(
+                coordinator,
+                settings.rate,
+                margin_ms=settings.rate_margin_ms,
+                cooldown_base_s=settings.cooldown_base_s,
+            ),
             storage=Storage(settings.data_dir, settings.layout),
             cipher=TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key)),
         )

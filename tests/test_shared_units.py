@@ -185,3 +185,15 @@ def test_old_partials_are_cleaned_young_ones_kept(tmp_path: Path) -> None:
     assert storage.remove_partials() == 2
     assert not old.exists() and not dead.exists()
     assert young.exists() and mine.exists()
+
+
+def test_runtime_applies_the_rate_settings(tmp_path: Path) -> None:
+    from shared.runtime import Runtime
+
+    settings = load_settings({
+        "GARMINSYNC_DATA_DIR": str(tmp_path), "GARMINSYNC_RATE_LIMIT": "60/6 seconds",
+        "GARMINSYNC_RATE_MARGIN_MS": "250", "GARMINSYNC_COOLDOWN": "7",
+    })  # fmt: skip
+    limiter = Runtime.build(settings).limiter
+    assert (limiter.rate.amount, limiter.window_ms) == (60, 6250)
+    assert limiter.cooldown_base_s == 7
