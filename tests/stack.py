@@ -61,6 +61,12 @@ class Processes:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
 
+    def stop_one(self, name: str) -> None:
+        """SIGTERM one process (a clean stop) and wait for it."""
+        proc = self.procs.pop(name)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
     def stop(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:

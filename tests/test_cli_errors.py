@@ -85,3 +85,20 @@ def test_settings_from_dotenv(cli: Cli, tmp_path: Path) -> None:
     result = Cli(env, Path(data_dir))("status", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["data_dir"] == data_dir
+
+
+def test_schedule_commands_and_a_wrong_cron(cli: Cli) -> None:
+    shown = json.loads(cli("schedule", "show", "--json").stdout)
+    assert shown["enabled"] is False
+    assert cli("schedule", "set", "0 */2 * * *").exit_code == 0
+    shown = json.loads(cli("schedule", "show", "--json").stdout)
+    assert shown["cron"] == "0 */2 * * *" and shown["enabled"] and len(shown["next_runs"]) == 5
+    assert "2 hours" in shown["description"]
+    wrong = cli.subprocess("schedule", "set", "61 * * * *")
+    assert wrong.returncode == 2 and "not a valid cron" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+    assert json.loads(cli("schedule", "show", "--json").stdout)["cron"] == "0 */2 * * *"  # kept
+    assert cli("schedule", "disable").exit_code == 0
+    assert json.loads(cli("schedule", "show", "--json").stdout)["next_runs"] == []
+    assert cli("schedule", "set", "weekly").exit_code == 0
+    assert json.loads(cli("schedule", "show", "--json").stdout)["cron"] == "30 3 * * 1"

@@ -334,3 +334,41 @@ def test_two_syncs_at_once_never_queue_an_activity_twice(stack: Stack) -> None:
     assert downloads == len(stack.sim.state.activities())
     assert sorted(run.queued for run in runs) == [0, downloads]  # the other sync claimed nothing
     assert [run.status for run in runs] == ["success", "success"], [r.message for r in runs]
+
+
+def test_a_second_beat_waits_on_the_lock(stack: Stack) -> None:
+    assert stack.cli.subprocess("schedule", "set", "0 3 * * *").returncode == 0
+    stack.procs.beat("beat1")
+    stack.procs.wait_for_line("beat1", "Acquired lock")
+    stack.procs.beat("beat2")
+    time.sleep(4)
+    assert "Acquired lock" not in stack.procs.log("beat2")  # standing by
+    stack.procs.stop_one("beat1")  # a clean stop releases the lock
+    stack.procs.wait_for_line("beat2", "Acquired lock", timeout=30)
+
+
+def test_task_history_marks_lost_runs_and_trims_old_ones(stack: Stack) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from services.worker.signals import mark_lost, trim_history
+    from shared.config import load_settings
+    from shared.runtime import Runtime, set_runtime
+
+    set_runtime(Runtime.build(load_settings(stack.procs.env)))
+    old = datetime.now(UTC) - timedelta(days=45)
+    with create_session(stack.db_url) as session:
+        session.add_all([
+            TaskRun(task_id="a", name="garminsync.download_activity", state="started", worker="dead@host",
+                    started_at=datetime.now(UTC), updated_at=datetime.now(UTC)),
+            TaskRun(task_id="b", name="garminsync.download_activity", state="started", worker="live@host",
+                    started_at=datetime.now(UTC), updated_at=datetime.now(UTC)),
+            TaskRun(task_id="c", name="garminsync.sync_account", state="succeeded", updated_at=old),
+        ])  # fmt: skip
+    try:
+        assert mark_lost(worker="dead@host") == 1
+        assert trim_history() == 1  # GARMINSYNC_TASK_HISTORY_DAYS=30
+    finally:
+        set_runtime(None)
+    with create_session(stack.db_url) as session:
+        rows = dict(session.execute(select(TaskRun.task_id, TaskRun.state)).tuples().all())
+    assert rows == {"a": "lost", "b": "started"}
