@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from typing import Any
 from uuid import uuid4
 
 from kombu.exceptions import OperationalError
@@ -57,42 +54,23 @@ def enqueue_downloads(activity_ids: list[int], run_id: int | None = None) -> Non
     items = [(uuid4().hex, (activity_id, run_id)) for activity_id in activity_ids]
     record_queued_many(download_activity.name, DOWNLOAD_QUEUE, items)
     try:
-        with download_activity.app.producer_or_acquire() as producer:
-            for start in range(0, len(items), PUBLISH_BATCH):
-                with _one_round_trip(producer):
-                    for task_id, args in items[start : start + PUBLISH_BATCH]:
-                        download_activity.apply_async(
-                            args,
-                            task_id=task_id,
-                            producer=producer,
-                            retry=False,
-                            argsrepr=repr(args),
-                            kwargsrepr="{}",  # spares Celery's saferepr
-                        )
+        with (
+            download_activity.app.producer_or_acquire() as producer,
+            # kombu buffers the messages and writes them in pipelined round trips
+            # instead of one Redis client and round trip per message.
+            producer.batch(max_size=PUBLISH_BATCH),
+        ):
+            for task_id, args in items:
+                download_activity.apply_async(
+                    args,
+                    task_id=task_id,
+                    producer=producer,
+                    retry=False,
+                    argsrepr=repr(args),  # spares Celery's saferepr
+                    kwargsrepr="{}",
+                )
     except (OperationalError, OSError, RedisError) as exc:
         raise BrokerUnavailable(f"cannot reach Redis to queue downloads: {exc}") from None
 
 
-PUBLISH_BATCH = 2000
-
-
-@contextmanager
-def _one_round_trip(producer: Any) -> Iterator[None]:
-    """Publish a batch of messages in one MULTI/EXEC instead of one Redis client each.
-
-    kombu's Redis channel builds a new client object for every message it puts
-    (`Channel.conn_or_acquire`), which costs more than the publish itself; for
-    the duration of the batch it gets one transactional pipeline instead, so a
-    batch is queued whole or not at all. Other transports publish as usual.
-    """
-    channel = producer.channel
-    if not (hasattr(channel, "conn_or_acquire") and hasattr(channel, "client")):
-        yield
-        return
-    pipe = channel.client.pipeline(transaction=True)
-    channel.conn_or_acquire = lambda client=None: nullcontext(client or pipe)
-    try:
-        yield
-        pipe.execute()
-    finally:
-        del channel.conn_or_acquire
+PUBLISH_BATCH = 1000
