@@ -41,7 +41,7 @@ class Settings:
     task_history_days: int = 30
     cooldown_base_s: int = 60
     login_backoff_s: int = 300
-    requeue_after_s: int = 3600
+    requeue_after_s: int = 12 * 3600
     max_wait_s: int = 5
     retry_base_s: float = 10.0
     visibility_timeout_s: int = 7200
@@ -155,7 +155,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         task_history_days=_int(raw, "GARMINSYNC_TASK_HISTORY_DAYS", 30, 1, 3650),
         cooldown_base_s=_int(raw, "GARMINSYNC_COOLDOWN", 60, 1, 86400),
         login_backoff_s=_int(raw, "GARMINSYNC_LOGIN_BACKOFF", 300, 0, 86400),
-        requeue_after_s=_int(raw, "GARMINSYNC_REQUEUE_AFTER", 3600, 10, 86400 * 7),
+        requeue_after_s=_int(raw, "GARMINSYNC_REQUEUE_AFTER", 12 * 3600, 10, 86400 * 7),
         max_wait_s=_int(raw, "GARMINSYNC_MAX_WAIT", 5, 0, 3600),
         retry_base_s=_float(raw, "GARMINSYNC_RETRY_BASE", 10.0, 0.01, 3600.0),
         visibility_timeout_s=_int(raw, "GARMINSYNC_VISIBILITY_TIMEOUT", 7200, 5, 86400 * 7),
