@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, SCREENSHOTS
+from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS
 from tests.conftest import REPO, clean_environ
 from tests.servers import free_port
 
@@ -51,37 +51,34 @@ def counter(page: Any, name: str) -> int:
     return int(page.text_content(f"[data-counter={name}]").replace(",", "").strip())
 
 
-def test_sync_now_through_redis_and_workers(stack_url: str) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_sync_now_through_redis_and_workers(stack_url: str, browser: Any) -> None:
     errors: list[str] = []
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport=DESKTOP, base_url=stack_url)
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto("/")
-            page.click("#sync-now")
-            # The live counters poll the store while the workers download.
-            page.wait_for_function(
-                "() => ['archived', 'no_file'].map(n => Number(document.querySelector(`[data-counter=${n}]`)"
-                ".textContent.replace(/,/g, ''))).reduce((a, b) => a + b) === " + str(ACTIVITIES),
-                timeout=90_000,
-            )
-            assert counter(page, "failed") == 0 and counter(page, "missing") == 0
-            page.screenshot(path=str(SCREENSHOTS / "stack-dashboard-desktop.png"), full_page=True)
-            page.goto("/tasks?state=succeeded")
-            page.wait_for_selector("td >> text=download_activity")
-            body = page.text_content("body") or ""
-            assert "worker1@" in body and "worker2@" in body  # workers online, from Celery's ping
-            assert "Embedded mode" not in body
-            page.screenshot(path=str(SCREENSHOTS / "stack-tasks-desktop.png"), full_page=True)
-            phone = browser.new_page(viewport=PHONE, base_url=stack_url)
-            phone.goto("/")
-            assert counter(phone, "failed") == 0
-            phone.screenshot(path=str(SCREENSHOTS / "stack-dashboard-phone.png"), full_page=True)
-        finally:
-            browser.close()
+    context = browser.new_context(viewport=DESKTOP, base_url=stack_url)
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto("/")
+        page.click("#sync-now")
+        # The live counters poll the store while the workers download.
+        page.wait_for_function(
+            "() => ['archived', 'no_file'].map(n => Number(document.querySelector(`[data-counter=${n}]`)"
+            ".textContent.replace(/,/g, ''))).reduce((a, b) => a + b) === " + str(ACTIVITIES),
+            timeout=90_000,
+        )
+        assert counter(page, "failed") == 0 and counter(page, "missing") == 0
+        page.screenshot(path=str(SCREENSHOTS / "stack-dashboard-desktop.png"), full_page=True)
+        page.goto("/tasks?state=succeeded")
+        page.wait_for_selector("td >> text=download_activity")
+        body = page.text_content("body") or ""
+        assert "worker1@" in body and "worker2@" in body  # workers online, from Celery's ping
+        assert "Embedded mode" not in body
+        page.screenshot(path=str(SCREENSHOTS / "stack-tasks-desktop.png"), full_page=True)
+        phone = context.new_page()
+        phone.set_viewport_size(PHONE)
+        phone.goto("/")
+        assert counter(phone, "failed") == 0
+        phone.screenshot(path=str(SCREENSHOTS / "stack-dashboard-phone.png"), full_page=True)
+    finally:
+        context.close()
     assert errors == []
