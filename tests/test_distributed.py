@@ -290,7 +290,7 @@ def test_refused_refresh_pauses_the_account_without_a_login_storm(stack: Stack) 
     assert status["account"]["token_state"] == "needs_login"
     with create_session(stack.db_url) as session:
         run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
-        assert run is not None
+        assert run is not None and run.status == "error" and "login" in (run.message or "")
     # A new login lets the next sync finish the job.
     fresh = json.dumps(stack.sim.state.issue_tokens())
     assert stack.cli.subprocess("login", "--tokens", fresh).returncode == 0

@@ -30,6 +30,9 @@ def download_activity(self: Task, activity_id: int, run_id: int | None = None) -
     try:
         outcome = jobs.archive(runtime, activity_id, run_id, max_wait=runtime.settings.max_wait_s)
     except AuthRequired as exc:
+        if run_id is not None:  # the run cannot finish until someone logs in: say so
+            with create_session(runtime.settings.database_url) as session:
+                fail_run(session, run_id, str(exc))
         raise Reject(str(exc), requeue=False) from None
     if outcome.status == "retry":
         delay = outcome.retry_after or jobs.backoff_delay(self.request.retries, runtime.settings.retry_base_s)
