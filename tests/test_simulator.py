@@ -606,8 +606,9 @@ def test_stats_count_every_non_control_request(sim: SimulatorServer) -> None:
     assert stats["max_per_second"] == max(stats["per_second"].values())
     assert stats["max_in_window"]["60"] == 7
     assert len(stats["requests"]) == 7 and stats["requests"][-1][1:] == [
-        "count", "/activitylist-service/activities/count", 401,
+        "count", "/activitylist-service/activities/count", 401, None,
     ]  # fmt: skip
+    assert stats["requests"][0][4] == EMAIL  # the bearer token's account
     assert control(sim, "POST", "stats/reset").status_code == 200
     assert sim.state.stats()["total"] == 0
 
@@ -662,3 +663,252 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         out, _err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert out.decode().strip() == f"http://127.0.0.1:{port}"
+
+
+# --------------------------------------------------------------------------- #
+# several accounts                                                            #
+# --------------------------------------------------------------------------- #
+
+B_EMAIL, B_PASSWORD = "bea@example.com", "bea-secret"
+C_EMAIL, C_PASSWORD = "cem@example.com", "cem-secret"
+
+
+@pytest.fixture
+def multi() -> Iterator[SimulatorServer]:
+    """Three accounts: the default, B, and C (which needs MFA)."""
+    with SimulatorServer(activities=30, seed=7, now=NOW) as server:
+        server.state.add_account(B_EMAIL, B_PASSWORD, activities=20)
+        server.state.add_account(C_EMAIL, C_PASSWORD, activities=10, mfa=True)
+        yield server
+
+
+def claims_of(token: str) -> dict:
+    return json.loads(__import__("base64").urlsafe_b64decode(token.split(".")[1] + "=="))
+
+
+def bearer_for(sim: SimulatorServer, account: str | None) -> dict[str, str]:
+    return {"Authorization": "Bearer " + sim.state.issue_tokens(account=account)["di_token"]}
+
+
+def token_login_as(sim: SimulatorServer, account: str | None) -> garminconnect.Garmin:
+    api = garmin(sim.url)
+    api.login(tokenstore=json.dumps(sim.state.issue_tokens(account=account)))
+    return api
+
+
+def assert_limit_decisions_exact(stats: dict, windows: list[tuple[int, float]]) -> None:
+    """Every request got a 429 exactly when, counting it, some window held more than N."""
+    times = [r[0] for r in stats["requests"]]
+    for i, r in enumerate(stats["requests"]):
+        over = any(sum(1 for t in times[: i + 1] if r[0] - t < w) > n for n, w in windows)
+        assert (r[3] == 429) == over, (i, r)
+
+
+def test_accounts_have_their_own_catalogues_ids_and_guids(multi: SimulatorServer) -> None:
+    state = multi.state
+    assert state.accounts() == [EMAIL, B_EMAIL, C_EMAIL]
+    ids = {e: state.activity_ids(account=e) for e in state.accounts()}
+    assert [len(v) for v in ids.values()] == [30, 20, 10]
+    assert ids[EMAIL] == state.activity_ids()  # None means the default account
+    everything = [i for v in ids.values() for i in v]
+    assert len(set(everything)) == len(everything) and min(everything) > 2**31
+    guids = {state.config(account=e)["garminGUID"] for e in state.accounts()}
+    assert len(guids) == 3 and state.garmin_guid in guids
+    # Deterministic: the same accounts added to the same simulator get the same data.
+    twin = SimState(30, seed=7, now=NOW)
+    twin.add_account(B_EMAIL, B_PASSWORD, activities=20)
+    assert twin.activity_ids(account=B_EMAIL) == ids[B_EMAIL]
+    b0 = ids[B_EMAIL][0]
+    assert twin.fit_bytes(b0, account=B_EMAIL) == state.fit_bytes(b0, account=B_EMAIL)
+    assert state.get_activity(b0) is None and state.get_activity(b0, account=B_EMAIL) is not None
+    new = state.add_activities(2, account=C_EMAIL)
+    assert set(new) <= set(state.activity_ids(account=C_EMAIL)) and min(new) > max(ids[C_EMAIL])
+    assert state.delete_activity(new[0], account=C_EMAIL) and not state.delete_activity(new[1])
+    with pytest.raises(KeyError):
+        state.activities(account="nobody@example.com")
+    with pytest.raises(ValueError):
+        state.add_account(B_EMAIL.upper())
+
+
+def test_three_accounts_log_in_by_sso_and_see_only_their_own(
+    multi: SimulatorServer, no_login_delay: None
+) -> None:
+    prompts: list[str] = []
+
+    def prompt() -> str:
+        prompts.append("asked")
+        return "123456"
+
+    for email, password in ((EMAIL, PASSWORD), (B_EMAIL, B_PASSWORD), (C_EMAIL, C_PASSWORD)):
+        api = garmin(multi.url, email=email, password=password, prompt_mfa=prompt)
+        assert api.login() == (None, None)
+        account = multi.state.config(account=email)
+        assert claims_of(api.client.di_token)["garmin_guid"] == account["garminGUID"]
+        assert api.display_name == account["displayName"]
+        assert all_ids_via_client(api, 7) == multi.state.activity_ids(account=email)
+        assert api.count_activities() == len(multi.state.activity_ids(account=email))
+        assert multi.state.stats(account=email)["token_exchanges"] == 1
+    assert prompts == ["asked"]  # only C has MFA
+    assert multi.state.stats()["logins"] == 3
+    with pytest.raises(garminconnect.GarminConnectAuthenticationError):
+        garmin(multi.url, email=EMAIL, password=B_PASSWORD).login()  # B's password is not A's
+
+
+def test_a_token_reads_only_its_own_account(multi: SimulatorServer) -> None:
+    a_id = multi.state.ids_by_kind("fit")[0]
+    b_id = multi.state.ids_by_kind("fit", account=B_EMAIL)[0]
+    api_b = token_login_as(multi, B_EMAIL)
+    b_ids = multi.state.activity_ids(account=B_EMAIL)
+    assert [a["activityId"] for a in api_b.get_activities(0, 100)] == b_ids
+    body = api_b.download_activity(b_id, dl_fmt=api_b.ActivityDownloadFormat.ORIGINAL)
+    fit = zipfile.ZipFile(io.BytesIO(body)).read(f"{b_id}_ACTIVITY.fit")
+    assert fit == multi.state.fit_bytes(b_id, account=B_EMAIL)
+    as_a, as_b = bearer_for(multi, None), bearer_for(multi, B_EMAIL)
+    for path in (
+        "/download-service/files/activity/{}",
+        "/activity-service/activity/{}",
+        "/download-service/export/gpx/activity/{}",
+    ):
+        assert requests.get(multi.url + path.format(b_id), headers=as_a, timeout=5).status_code == 404
+        assert requests.get(multi.url + path.format(a_id), headers=as_b, timeout=5).status_code == 404
+        assert requests.get(multi.url + path.format(a_id), headers=as_a, timeout=5).status_code == 200
+    profile = requests.get(multi.url + "/userprofile-service/socialProfile", headers=as_b, timeout=5).json()
+    assert profile["userName"] == B_EMAIL
+    assert profile["garminGUID"] == claims_of(as_b["Authorization"][7:])["garmin_guid"]
+
+
+def test_refresh_keeps_the_account(multi: SimulatorServer) -> None:
+    api = token_login_as(multi, C_EMAIL)
+    old_access, old_refresh = api.client.di_token, api.client.di_refresh_token
+    api.client._refresh_di_token()  # the library's own refresh, against the simulator
+    assert api.client.di_token != old_access and api.client.di_refresh_token != old_refresh
+    assert claims_of(api.client.di_token)["garmin_guid"] == claims_of(old_access)["garmin_guid"]
+    assert [a["activityId"] for a in api.get_activities(0, 100)] == multi.state.activity_ids(account=C_EMAIL)
+    assert multi.state.stats(account=C_EMAIL)["refreshes"] == 1
+    assert multi.state.stats(account=B_EMAIL)["refreshes"] == 0
+    # Revoking is per account too: C's refresh token dies, B's lives.
+    b_tokens = multi.state.issue_tokens(account=B_EMAIL)
+    assert multi.state.revoke_refresh_tokens(account=C_EMAIL) == 1
+    assert _refresh(multi, api.client.di_refresh_token, api.client.di_client_id).status_code == 401
+    assert _refresh(multi, b_tokens["di_refresh_token"], b_tokens["di_client_id"]).status_code == 200
+    assert multi.state.stats(account=C_EMAIL)["refresh_refused"] == 1
+
+
+def test_per_account_windows_refuse_only_that_account(multi: SimulatorServer) -> None:
+    windows = [(4, 0.25), (6, 30.0)]
+    multi.state.configure(
+        rate_limit={"windows": [list(w) for w in windows], "retry_after": 3}, account=B_EMAIL
+    )
+    assert multi.state.config(account=B_EMAIL)["rate_limit"]["windows"] == [[4, 0.25], [6, 30.0]]
+    assert multi.state.config()["rate_limit"] is None  # the IP-wide limit is untouched
+    multi.state.reset_stats()
+    as_a, as_b = bearer_for(multi, None), bearer_for(multi, B_EMAIL)
+    path = multi.url + "/activitylist-service/activities/count"
+    a_codes, b_codes = [], []
+    for _ in range(10):
+        b = requests.get(path, headers=as_b, timeout=5)
+        b_codes.append(b.status_code)
+        a_codes.append(requests.get(path, headers=as_a, timeout=5).status_code)
+    assert set(a_codes) == {200}
+    assert b_codes.count(200) <= 6 and b_codes[-1] == 429 and b.headers["Retry-After"] == "3"
+    b_stats = multi.state.stats((0.25, 30.0), account=B_EMAIL)
+    assert b_stats["statuses"] == {"200": b_codes.count(200), "429": b_codes.count(429)}
+    assert b_stats["rate_limited"] == b_codes.count(429) and b_stats["total"] == 10
+    assert b_stats["max_in_window"]["30"] == 10 > 6  # the 429s count towards the window
+    assert all(r[4] == B_EMAIL for r in b_stats["requests"])
+    assert_limit_decisions_exact(b_stats, windows)
+    ok = [r[0] for r in b_stats["requests"] if r[3] == 200]
+    assert all(max_requests_in_window(ok, w) <= n for n, w in windows)
+    a_stats = multi.state.stats(account=EMAIL)
+    assert a_stats["statuses"] == {"200": 10} and a_stats["rate_limited"] == 0
+    assert multi.state.stats()["total"] == 20 and multi.state.stats()["rate_limited"] == b_codes.count(429)
+
+
+def test_ip_wide_limit_counts_every_account(multi: SimulatorServer) -> None:
+    multi.state.configure(rate_limit={"windows": [[6, 30]], "body": "html"})
+    multi.state.reset_stats()
+    tokens = [bearer_for(multi, e) for e in (None, B_EMAIL, C_EMAIL)]
+    path = multi.url + "/userprofile-service/socialProfile"
+    codes = [requests.get(path, headers=tokens[i % 3], timeout=5) for i in range(9)]
+    assert [r.status_code for r in codes] == [200] * 6 + [429] * 3
+    assert "Cloudflare" in codes[-1].text and "Retry-After" not in codes[-1].headers
+    stats = multi.state.stats((30,))
+    assert stats["max_in_window"]["30"] == 9 and stats["rate_limited"] == 3
+    assert_limit_decisions_exact(stats, [(6, 30.0)])
+    for email in (EMAIL, B_EMAIL, C_EMAIL):  # each account sees its share, its 429 included
+        assert multi.state.stats(account=email)["statuses"] == {"200": 2, "429": 1}
+    # An account's own limit and the IP's apply together; a limit counts from when it is set.
+    multi.state.configure(rate_limit={"windows": [[4, 30]]})
+    multi.state.configure(rate_limit={"per_minute": 1}, account=C_EMAIL)
+    assert [requests.get(path, headers=tokens[2], timeout=5).status_code for _ in range(2)] == [200, 429]
+    assert [requests.get(path, headers=tokens[1], timeout=5).status_code for _ in range(2)] == [200, 200]
+    assert requests.get(path, headers=tokens[1], timeout=5).status_code == 429  # the IP's 5th
+
+
+def test_per_account_stats_and_reset_over_http(multi: SimulatorServer, no_login_delay: None) -> None:
+    garmin(multi.url, email=B_EMAIL, password=B_PASSWORD).login()
+    multi.state.reset_stats()
+    as_a, as_b = bearer_for(multi, None), bearer_for(multi, B_EMAIL)
+    for headers in (as_a, as_b, as_b):
+        requests.get(multi.url + "/activitylist-service/activities/count", headers=headers, timeout=5)
+    requests.get(multi.url + "/activitylist-service/activities/count", timeout=5)  # no token: no account
+    everyone = control(multi, "GET", "stats").json()
+    b = requests.get(f"{multi.url}/__sim/stats", params={"account": B_EMAIL, "window": 0.5}, timeout=5).json()
+    assert set(b) == set(everyone) and everyone["total"] == 4 and b["total"] == 2
+    assert b["by_kind"]["count"] == 2 and b["max_in_window"]["60"] == 2 and "0.5" in b["max_in_window"]
+    assert [r[4] for r in everyone["requests"]] == [EMAIL, B_EMAIL, B_EMAIL, None]
+    assert multi.state.stats(account=C_EMAIL)["total"] == 0
+    assert control(multi, "POST", "stats/reset", {"account": B_EMAIL}).status_code == 200
+    assert multi.state.stats(account=B_EMAIL)["total"] == 0
+    assert multi.state.stats(account=EMAIL)["total"] == 1 and multi.state.stats()["total"] == 4
+    assert control(multi, "GET", "stats?account=nobody@example.com").status_code == 404
+
+
+def test_control_api_with_accounts(multi: SimulatorServer) -> None:
+    d = "dee@example.com"
+    spec = {"email": d, "password": "dee-pw", "activities": 4, "rate_limit": {"windows": [[5, 60]]}}
+    created = control(multi, "POST", "accounts", spec)
+    assert created.status_code == 200 and created.json()["email"] == d
+    api = garmin(multi.url)
+    api.login(tokenstore=json.dumps(created.json()["tokens"]))
+    used = multi.state.stats(account=d)["total"]  # the client's profile requests
+    for _ in range(5 - used):
+        assert [a["activityId"] for a in api.get_activities(0, 10)] == multi.state.activity_ids(account=d)
+    with pytest.raises(garminconnect.GarminConnectTooManyRequestsError):
+        api.get_activities(0, 10)  # d's 6th request this minute
+    listed = control(multi, "GET", "accounts").json()
+    assert [(x["email"], x["activities"]) for x in listed] == [
+        (EMAIL, 30), (B_EMAIL, 20), (C_EMAIL, 10), (d, 4),
+    ]  # fmt: skip
+    assert listed[3]["rate_limit"]["windows"] == [[5, 60.0]] and listed[0]["rate_limit"] is None
+    assert control(multi, "POST", "accounts", {"email": d}).status_code == 409
+    assert control(multi, "POST", "accounts", {"email": "x@example.com", "activities": -1}).status_code == 400
+    assert control(multi, "POST", "accounts", {"email": "no-at-sign"}).status_code == 400
+    # Every per-account endpoint takes `account`; an unknown one is a 404.
+    ids = control(multi, "POST", "activities", {"count": 2, "account": C_EMAIL}).json()["ids"]
+    c_list = requests.get(f"{multi.url}/__sim/activities", params={"account": C_EMAIL}, timeout=5).json()
+    assert [x["activityId"] for x in c_list[:2]] == ids[::-1] and len(c_list) == 12
+    assert control(multi, "DELETE", f"activities/{ids[0]}").status_code == 404  # not the default's
+    assert control(multi, "DELETE", f"activities/{ids[0]}?account={C_EMAIL}").status_code == 200
+    tokens = control(multi, "POST", "tokens", {"account": C_EMAIL, "ttl": 100}).json()
+    assert claims_of(tokens["di_token"])["garmin_guid"] == multi.state.config(account=C_EMAIL)["garminGUID"]
+    assert control(multi, "POST", "revoke", {"account": C_EMAIL}).json()["revoked_refresh_tokens"] == 1
+    config = control(multi, "POST", "config", {"account": B_EMAIL, "rate_limit": {"per_second": 3}})
+    assert config.status_code == 200 and config.json()["rate_limit"]["per_second"] == 3
+    assert control(multi, "GET", f"config?account={B_EMAIL}").json()["rate_limit"]["per_second"] == 3
+    assert control(multi, "GET", "config").json()["rate_limit"] is None
+    assert control(multi, "POST", "config", {"account": B_EMAIL, "latency_ms": 5}).status_code == 400
+    assert control(multi, "POST", "config", {"rate_limit": {"windows": [[1, 0]]}}).status_code == 400
+    account = control(multi, "GET", f"account?account={C_EMAIL}").json()
+    assert account["email"] == C_EMAIL and account["mfa"] is True and account["mfa_code"] == "123456"
+    for method, path, body in (
+        ("GET", "activities?account=nobody@example.com", None),
+        ("POST", "activities", {"count": 1, "account": "nobody@example.com"}),
+        ("POST", "tokens", {"account": "nobody@example.com"}),
+        ("POST", "revoke", {"account": "nobody@example.com"}),
+        ("POST", "config", {"account": "nobody@example.com", "mfa": True}),
+        ("GET", "account?account=nobody@example.com", None),
+    ):
+        resp = control(multi, method, path, body)
+        assert resp.status_code == 404 and "nobody@example.com" in resp.json()["message"], path
+

@@ -4,8 +4,10 @@ One base URL serves everything, because the product points the real
 ``garminconnect`` client's SSO, DI token and API hosts at the same place.
 The routes live in ``routes_sso`` (login, DI tokens), ``routes_api`` (Garmin
 API paths) and ``routes_control`` (``/__sim/``). Every non-control request
-passes, in order: latency, the simulated rate limit, fault rules, then (API
-paths only) bearer-token checks; then it is counted.
+is first tied to its account (if Garmin could tell which), then passes, in
+order: the rate limits (IP-wide and the account's, at arrival), latency, a
+429 if a limit refused it, fault rules, then (API paths only) bearer-token
+checks; then it is counted, over all accounts and for its account.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from flask import Flask, Response, g, request
 
 from . import routes_api, routes_control, routes_sso
+from .account import AccountWorld
 from .faults import FaultRule
 from .responses import error, fault_response
 from .state import SimState
@@ -46,10 +49,30 @@ def classify(path: str, grant_type: str | None) -> tuple[str, int | None]:
     return "other", activity_id
 
 
+def requester(state: SimState, kind: str) -> AccountWorld | None:
+    """Whose request this is, as far as Garmin can tell before answering it.
+
+    API paths: the bearer token's ``garmin_guid`` (signed by us, even if
+    expired); the DI token endpoint: the refresh token's or the service
+    ticket's account. SSO requests belong to no account (IP-wide only).
+    """
+    if kind == "login":
+        return None
+    if kind == "token_refresh":
+        guid = state.tokens.refresh_owner(request.form.get("refresh_token", ""))
+    elif kind == "token_exchange":
+        guid = state.tokens.ticket_owner(request.form.get("service_ticket", ""))
+    else:
+        claims = state.tokens.signed_claims(request.headers.get("Authorization"))
+        guid = claims.get("garmin_guid") if claims else None
+    return state.registry.by_guid(guid)
+
+
 def create_app(state: SimState) -> Flask:
     """Build the app around a state object (shared with the Python API)."""
     app = Flask("services.simulator")
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    traffic = state.traffic
 
     @app.before_request
     def gate() -> Response | None:
@@ -57,26 +80,26 @@ def create_app(state: SimState) -> Flask:
         g.control = path.startswith(CONTROL_PREFIX)
         if g.control:
             return None
-        g.t0 = time.time()
         grant = request.form.get("grant_type") if request.method == "POST" else None
         g.kind, g.activity_id = classify(path, grant)
-        delay = state.latency_s()
+        g.world = requester(state, g.kind)
+        g.t0, refused_by = traffic.admit(g.world)
+        delay = traffic.latency_s()
         if delay:
             time.sleep(delay)
-        if not state.rate_limiter.allow(time.time()):
-            state.stats_counter.event("rate_limited")
-            rl = state.rate_limiter
-            return fault_response(429, rl.body, rl.retry_after)
+        if refused_by is not None:
+            traffic.event("rate_limited", g.world)
+            return fault_response(429, refused_by.body, refused_by.retry_after)
         rule: FaultRule | None = state.faults.pick(g.kind, g.activity_id)
         if rule is not None:
-            state.stats_counter.event("fault")
+            traffic.event("fault", g.world)
             if rule.delay_ms:
                 time.sleep(rule.delay_ms / 1000.0)
             if rule.status is not None:
                 return fault_response(rule.status, rule.body, rule.retry_after)
         if g.kind not in ("login", "token_refresh", "token_exchange"):
             g.claims = state.tokens.access_claims(request.headers.get("Authorization"))
-            if g.claims is None:
+            if g.claims is None or g.world is None:
                 return error(401, "Unauthorized: token is missing, expired or not active")
         return None
 
@@ -84,7 +107,7 @@ def create_app(state: SimState) -> Flask:
     def count(resp: Response) -> Response:
         if not getattr(g, "control", True) and hasattr(g, "t0"):
             path = request.full_path.rstrip("?")
-            state.stats_counter.record(g.t0, g.kind, path, resp.status_code)
+            traffic.record(g.t0, g.kind, path, resp.status_code, g.world)
         return resp
 
     routes_sso.register(app, state)

@@ -1,6 +1,8 @@
 """Garmin's API paths: profile, activity list and count, detail, downloads.
 
-The gate in ``app.py`` has already checked the bearer token when these run.
+The gate in ``app.py`` has already checked the bearer token when these run
+and put its account in ``g.world``: every answer comes from that account
+only, so another account's activity id is a 404, as on Garmin.
 """
 
 from __future__ import annotations
@@ -8,9 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 
 from . import data
+from .account import AccountWorld
 from .responses import error, reason
 from .state import MAX_LIST_LIMIT, SimState
 
@@ -25,15 +28,23 @@ def _int_arg(name: str, default: int) -> int:
     return value
 
 
+def _world() -> AccountWorld:
+    """The account of this request's bearer token (set by the gate)."""
+    world: AccountWorld = g.world
+    return world
+
+
 def register(app: Flask, state: SimState) -> None:
+    """Add Garmin's API routes."""
+
     @app.route("/userprofile-service/socialProfile")
     def social_profile() -> Response:
-        acc = state.account
+        acc = _world().profile
         return jsonify(
             {
                 "id": acc.profile_id,
                 "profileId": acc.profile_id,
-                "garminGUID": state.garmin_guid,
+                "garminGUID": _world().guid,
                 "displayName": acc.display_name,
                 "fullName": acc.full_name,
                 "userName": acc.email,
@@ -49,7 +60,7 @@ def register(app: Flask, state: SimState) -> None:
 
     @app.route("/userprofile-service/userprofile/user-settings")
     def user_settings() -> Response:
-        acc = state.account
+        acc = _world().profile
         return jsonify(
             {
                 "id": acc.profile_id,
@@ -72,7 +83,7 @@ def register(app: Flask, state: SimState) -> None:
 
     @app.route("/userprofile-service/userprofile/personal-information/<name>")
     def personal_information(name: str) -> Response:
-        acc = state.account
+        acc = _world().profile
         if name != acc.display_name:
             return error(403, "Forbidden")
         return jsonify(
@@ -96,7 +107,7 @@ def register(app: Flask, state: SimState) -> None:
         if limit > MAX_LIST_LIMIT:
             return error(400, f"limit must be less than or equal to {MAX_LIST_LIMIT}")
         order = (request.args.get("sortOrder") or "desc").lower()
-        acts = state.search(
+        acts = _world().search(
             start=start,
             limit=limit,
             activity_type=request.args.get("activityType") or None,
@@ -104,25 +115,25 @@ def register(app: Flask, state: SimState) -> None:
             end_date=ed,
             ascending=order == "asc",
         )
-        return _json_list([data.list_item(a, state.account) for a in acts])
+        return _json_list([data.list_item(a, _world().profile) for a in acts])
 
     @app.route("/activitylist-service/activities/count")
     def count() -> Response:
         counts: dict[str, int] = {}
-        for a in state.activities():
+        for a in _world().activities():
             counts[a.type_key] = counts.get(a.type_key, 0) + 1
         return jsonify({"countMap": counts, "totalCount": sum(counts.values())})
 
     @app.route("/activity-service/activity/<int:activity_id>")
     def activity_detail(activity_id: int) -> Response:
-        act = state.get_activity(activity_id)
+        act = _world().get_activity(activity_id)
         if act is None:
             return error(404, "Activity not found")
-        return jsonify(data.detail(act, state.account))
+        return jsonify(data.detail(act, _world().profile))
 
     @app.route("/download-service/files/activity/<int:activity_id>")
     def original(activity_id: int) -> Response:
-        act = state.get_activity(activity_id)
+        act = _world().get_activity(activity_id)
         if act is None:
             return error(404, "Activity not found")
         if act.kind == "manual":
@@ -130,8 +141,8 @@ def register(app: Flask, state: SimState) -> None:
             return error(status, "No file found for activity" if status == 404 else reason(status))
         fault = state.faults.take_file_fault(activity_id)
         if fault is not None:
-            state.stats_counter.event("fault")
-        body = state.original_zip(activity_id, fault)
+            state.traffic.event("fault", _world())
+        body = _world().original_zip(activity_id, fault)
         resp = Response(body, mimetype="application/x-zip-compressed")
         resp.headers["Content-Disposition"] = f'attachment; filename="{activity_id}.zip"'
         return resp
@@ -140,11 +151,11 @@ def register(app: Flask, state: SimState) -> None:
     def export(fmt: str, activity_id: int) -> Response:
         if fmt not in ("gpx", "tcx"):
             return error(404, "Not Found")
-        act = state.get_activity(activity_id)
+        act = _world().get_activity(activity_id)
         if act is None or act.kind == "manual":
             return error(404, "Activity not found")
         mimetype = "application/gpx+xml" if fmt == "gpx" else "application/vnd.garmin.tcx+xml"
-        resp = Response(state.export(activity_id, fmt), mimetype=mimetype)
+        resp = Response(_world().export(activity_id, fmt), mimetype=mimetype)
         resp.headers["Content-Disposition"] = f'attachment; filename="activity_{activity_id}.{fmt}"'
         return resp
 

@@ -2,12 +2,15 @@
 
 Only the mobile and portal JSON flows that garminconnect uses are simulated;
 the embed widget answers like a Cloudflare block so the client moves on.
+The credentials pick the account; its service ticket, and the tokens the
+ticket and their refreshes yield, stay with that account.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 
+from .account import AccountWorld
 from .responses import fault_response
 from .state import MFA_CODE, SimState
 from .tokens import SERVICE_TICKET_GRANT
@@ -44,8 +47,9 @@ def _register_sso(app: Flask, state: SimState) -> None:
         body = request.get_json(silent=True) or {}
         username = str(body.get("username", ""))
         password = str(body.get("password", ""))
-        if not state.check_credentials(username, password):
-            state.stats_counter.event("login_failed")
+        world = state.registry.login(username, password)
+        if world is None:
+            state.traffic.event("login_failed")
             return jsonify(
                 {
                     "responseStatus": {
@@ -56,19 +60,20 @@ def _register_sso(app: Flask, state: SimState) -> None:
                 }
             )
         service = request.args.get("service", "")
-        if state.account.mfa:
+        if world.profile.mfa:
             session.mfa_pending = True
             session.service_url = service
+            session.email = world.email
             return jsonify(
                 {
                     "responseStatus": {"type": "MFA_REQUIRED", "message": "", "httpStatus": "OK"},
                     "customerMfaInfo": {
                         "mfaLastMethodUsed": "email",
-                        "maskedEmail": _mask(state.account.email),
+                        "maskedEmail": _mask(world.email),
                     },
                 }
             )
-        return _ticket_response(state, service)
+        return _ticket_response(state, world, service)
 
     app.add_url_rule("/mobile/api/login", "mobile_login", login, methods=["POST"])
     app.add_url_rule("/portal/api/login", "portal_login", login, methods=["POST"])
@@ -78,13 +83,14 @@ def _register_sso(app: Flask, state: SimState) -> None:
         body = request.get_json(silent=True) or {}
         if session is None or not session.mfa_pending:
             return jsonify({"responseStatus": {"type": "INVALID_SESSION", "message": ""}})
+        world = state.world(session.email)
         if str(body.get("mfaVerificationCode", "")).strip() != MFA_CODE:
-            state.stats_counter.event("login_failed")
+            state.traffic.event("login_failed", world)
             return jsonify(
                 {"responseStatus": {"type": "INVALID_MFA_CODE", "message": "", "httpStatus": "OK"}}
             )
         session.mfa_pending = False
-        return _ticket_response(state, request.args.get("service") or session.service_url)
+        return _ticket_response(state, world, request.args.get("service") or session.service_url)
 
     app.add_url_rule("/mobile/api/mfa/verifyCode", "mobile_mfa", verify_mfa, methods=["POST"])
     app.add_url_rule("/portal/api/mfa/verifyCode", "portal_mfa", verify_mfa, methods=["POST"])
@@ -105,9 +111,9 @@ def _mask(email: str) -> str:
     return f"{name[:1]}***@{domain}"
 
 
-def _ticket_response(state: SimState, service: str) -> Response:
-    ticket = state.tokens.issue_ticket(service)
-    state.stats_counter.event("login_ok")
+def _ticket_response(state: SimState, world: AccountWorld, service: str) -> Response:
+    ticket = state.tokens.issue_ticket(service, world.guid)
+    state.traffic.event("login_ok", world)
     return jsonify(
         {
             "serviceURL": service,
@@ -129,20 +135,22 @@ def _register_token(app: Flask, state: SimState) -> None:
         grant = form.get("grant_type", "")
         client_id = form.get("client_id") or None
         if grant == "refresh_token":
+            # The gate already knows the refresh token's account (g.world).
             body = state.tokens.refresh(form.get("refresh_token", ""), client_id)
             if body is None:
-                state.stats_counter.event("refresh_refused")
+                state.traffic.event("refresh_refused", g.world)
                 return _oauth_error(401, "invalid_grant", "Refresh token is invalid or revoked")
-            state.stats_counter.event("refresh_ok")
+            state.traffic.event("refresh_ok", g.world)
             return jsonify(body)
         if grant == SERVICE_TICKET_GRANT:
             if not client_id:
                 return _oauth_error(400, "invalid_request", "client_id is required")
             ticket = form.get("service_ticket", "")
-            if not state.tokens.consume_ticket(ticket, form.get("service_url")):
+            guid = state.tokens.consume_ticket(ticket, form.get("service_url"))
+            if guid is None:
                 return _oauth_error(400, "invalid_grant", "Service ticket is invalid")
-            state.stats_counter.event("exchange_ok")
-            return jsonify(state.tokens.issue(client_id))
+            state.traffic.event("exchange_ok", state.registry.by_guid(guid))
+            return jsonify(state.tokens.issue(guid, client_id))
         return _oauth_error(400, "unsupported_grant_type", "Unsupported grant type")
 
 

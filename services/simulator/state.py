@@ -1,33 +1,39 @@
-"""The simulator's in-memory world: one account, its activities, tokens,
-faults, configuration and counters. Every method is thread-safe, because the
-HTTP server answers from many threads while tests poke at the same object.
+"""The simulator's shared state: its accounts, tokens, faults, configuration,
+the IP-wide limit and the counters over all requests.
+
+Each account (``account.AccountWorld``) has its own login, catalogue, limit
+and counters, as Garmin's are per account; what one IP shares with all its
+accounts lives here. Methods that concern an account take ``account=`` (an
+email; None means the default account), so single-account callers never
+notice the others. Every method is thread-safe, because the HTTP server
+answers from many threads while tests poke at the same object.
 """
 
 from __future__ import annotations
 
-import random
 import secrets
 import threading
 import time
-import uuid
-from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from . import data, formats
+from .account import AccountWorld, Catalogue
 from .data import Account, Activity
 from .faults import Faults
-from .fit_encoder import FitActivity, corrupt_crc, encode_activity
-from .stats import DEFAULT_WINDOWS, Stats
+from .fit_encoder import FitActivity
+from .registry import AccountRegistry
+from .stats import DEFAULT_WINDOWS
 from .tokens import DEFAULT_CLIENT_ID, TokenAuthority
+from .traffic import Traffic
 
 DEFAULT_EMAIL = "athlete@example.com"
 DEFAULT_PASSWORD = "correct-horse"  # noqa: S105 - the simulator's documented test login
 MFA_CODE = "123456"
 MAX_LIST_LIMIT = 1000
-_FILE_CACHE_SIZE = 1024
+_GLOBAL_KEYS = ("latency_ms", "latency_jitter_ms", "token_ttl", "manual_status")
+_ACCOUNT_KEYS = ("rate_limit", "mfa")
 
 
 @dataclass
@@ -37,64 +43,7 @@ class SsoSession:
     created: float
     mfa_pending: bool = False
     service_url: str = ""
-
-
-class RateLimiter:
-    """Garmin's own (simulated) limit: sliding windows over all requests."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._times: deque[float] = deque()
-        self.per_second: int | None = None
-        self.per_minute: int | None = None
-        self.retry_after: float | None = None
-        self.body = "json"
-
-    def configure(self, spec: dict[str, Any] | None) -> None:
-        spec = spec or {}
-        with self._lock:
-            self.per_second = _opt_int(spec.get("per_second"), "per_second")
-            self.per_minute = _opt_int(spec.get("per_minute"), "per_minute")
-            retry = spec.get("retry_after")
-            self.retry_after = None if retry is None else float(retry)
-            body = spec.get("body", "json")
-            if body not in ("json", "html"):
-                raise ValueError("rate_limit.body must be json or html")
-            self.body = body
-
-    def describe(self) -> dict[str, Any] | None:
-        if self.per_second is None and self.per_minute is None:
-            return None
-        return {
-            "per_second": self.per_second,
-            "per_minute": self.per_minute,
-            "retry_after": self.retry_after,
-            "body": self.body,
-        }
-
-    def allow(self, now: float) -> bool:
-        """Count this request; False if it goes beyond a configured window."""
-        with self._lock:
-            if self.per_second is None and self.per_minute is None:
-                return True
-            while self._times and now - self._times[0] >= 60:
-                self._times.popleft()
-            self._times.append(now)
-            if self.per_minute is not None and len(self._times) > self.per_minute:
-                return False
-            if self.per_second is not None:
-                recent = sum(1 for t in self._times if now - t < 1.0)
-                if recent > self.per_second:
-                    return False
-            return True
-
-
-def _opt_int(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer")
-    return value
+    email: str = ""  # whose password was accepted, while MFA is pending
 
 
 class SimState:
@@ -125,159 +74,121 @@ class SimState:
     ) -> None:
         self.seed = seed
         self._lock = threading.RLock()
-        self.account: Account = data.make_account(seed, email, password, mfa, display_name, full_name)
-        self._ratios = {
-            "gpx_ratio": gpx_ratio,
-            "tcx_ratio": tcx_ratio,
-            "manual_ratio": manual_ratio,
-        }
-        self._rng = random.Random(f"state:{seed}")
-        ref = now or datetime.now(UTC)
-        generated = data.generate_activities(
-            seed, activities, ref, hostile_names=hostile_names, years=years, **self._ratios
-        )
-        self._activities: list[Activity] = generated  # oldest first
-        self._by_id: dict[int, Activity] = {a.activity_id: a for a in generated}
         self.fit_records = fit_records
         self.manual_status = manual_status
-        self.latency_ms = latency_ms
-        self.latency_jitter_ms = latency_jitter_ms
-        self.garmin_guid = str(uuid.UUID(int=random.Random(f"guid:{seed}").getrandbits(128)))
-        self.tokens = TokenAuthority(token_ttl, self.garmin_guid)
+        self.traffic = Traffic(seed, latency_ms, latency_jitter_ms, rate_limit)
+        self.rate_limiter = self.traffic.rate_limiter  # the IP-wide limit
+        self.stats_counter = self.traffic.stats  # over all accounts
+        self.tokens = TokenAuthority(token_ttl)
         self.faults = Faults(seed)
-        self.stats_counter = Stats()
-        self.rate_limiter = RateLimiter()
-        self.rate_limiter.configure(rate_limit)
         self._sessions: dict[str, SsoSession] = {}
-        self._files: OrderedDict[int, tuple[str, bytes]] = OrderedDict()
+        catalogue = Catalogue(
+            now=now or datetime.now(UTC),
+            years=years,
+            hostile_names=hostile_names,
+            fit_records=fit_records,
+            gpx_ratio=gpx_ratio,
+            tcx_ratio=tcx_ratio,
+            manual_ratio=manual_ratio,
+        )
+        self.registry = AccountRegistry(seed, catalogue)
+        self._default = self.registry.add(
+            email, password, seed=seed, activities=activities, mfa=mfa,
+            display_name=display_name, full_name=full_name,
+        )  # fmt: skip
 
-    # -- activities -------------------------------------------------------- #
+    # -- accounts ------------------------------------------------------------ #
 
-    def activities(self) -> list[Activity]:
-        """All activities, newest first (the list endpoint's order)."""
-        with self._lock:
-            return list(reversed(self._activities))
-
-    def activity_ids(self) -> list[int]:
-        return [a.activity_id for a in self.activities()]
-
-    def get_activity(self, activity_id: int) -> Activity | None:
-        with self._lock:
-            return self._by_id.get(activity_id)
-
-    def ids_by_kind(self, kind: str) -> list[int]:
-        return [a.activity_id for a in self.activities() if a.kind == kind]
-
-    def add_activities(self, count: int, kind: str | None = None) -> list[int]:
-        """Add ``count`` new activities (newest), in upload order; returns ids."""
-        if kind is not None and kind not in data.KINDS:
-            raise ValueError(f"kind must be one of {data.KINDS}")
-        ids = []
-        with self._lock:
-            for _ in range(count):
-                last = self._activities[-1] if self._activities else None
-                ratios = self._ratios
-                if kind is not None:
-                    ratios = {f"{k}_ratio": 1.0 if k == kind else 0.0 for k in ("gpx", "tcx", "manual")}
-                act = data.new_activity(self._rng, last, datetime.now(UTC), **ratios)
-                self._activities.append(act)
-                self._by_id[act.activity_id] = act
-                ids.append(act.activity_id)
-        return ids
-
-    def delete_activity(self, activity_id: int) -> bool:
-        """Delete upstream (as the athlete would on Garmin Connect)."""
-        with self._lock:
-            act = self._by_id.pop(activity_id, None)
-            if act is None:
-                return False
-            self._activities.remove(act)
-            self._files.pop(activity_id, None)
-            return True
-
-    def search(
+    def add_account(
         self,
-        start: int = 0,
-        limit: int = 20,
-        activity_type: str | None = None,
-        start_date: date | None = None,
-        end_date: date | None = None,
-        ascending: bool = False,
-    ) -> list[Activity]:
-        """The list endpoint's filtering and paging."""
-        acts = self.activities()
-        if ascending:
-            acts.reverse()
-        out = []
-        for a in acts:
-            if activity_type and not data.type_matches(a.type, activity_type):
-                continue
-            day = a.start_local.date()
-            if start_date and day < start_date:
-                continue
-            if end_date and day > end_date:
-                continue
-            out.append(a)
-        return out[start : start + limit]
+        email: str,
+        password: str = DEFAULT_PASSWORD,
+        *,
+        activities: int = 0,
+        seed: int | None = None,
+        rate_limit: dict[str, Any] | None = None,
+        mfa: bool = False,
+        display_name: str | None = None,
+        full_name: str | None = None,
+    ) -> str:
+        """Add an account with its own catalogue, ids, GUID and profile; returns its email.
 
-    # -- files ------------------------------------------------------------- #
+        Without ``seed`` the k-th account (0 = default) uses the simulator's seed + k.
+        ``registry.AccountExists`` if the email is taken.
+        """
+        world = self.registry.add(
+            email, password, seed=seed, activities=activities, rate_limit=rate_limit, mfa=mfa,
+            display_name=display_name, full_name=full_name,
+        )  # fmt: skip
+        return world.email
 
-    def track(self, activity_id: int) -> FitActivity:
+    def accounts(self) -> list[str]:
+        """Every account's email, the default first."""
+        return [w.email for w in self.registry.all()]
+
+    def world(self, account: str | None = None) -> AccountWorld:
+        """The account by email (None: the default); ``registry.UnknownAccount`` (a KeyError) if none."""
+        return self._default if account is None else self.registry.get(account)
+
+    def check_credentials(self, username: str, password: str) -> bool:
+        """Whether these are the default account's credentials."""
+        return self._default.matches(username, password)
+
+    @property
+    def account(self) -> Account:
+        """The default account's profile (email, password, mfa, displayName, ...)."""
+        return self._default.profile
+
+    @property
+    def garmin_guid(self) -> str:
+        return self._default.guid
+
+    # -- an account's activities and files (account=None: the default) ------- #
+
+    def activities(self, *, account: str | None = None) -> list[Activity]:
+        """All activities, newest first (the list endpoint's order)."""
+        return self.world(account).activities()
+
+    def activity_ids(self, *, account: str | None = None) -> list[int]:
+        return self.world(account).activity_ids()
+
+    def get_activity(self, activity_id: int, *, account: str | None = None) -> Activity | None:
+        return self.world(account).get_activity(activity_id)
+
+    def ids_by_kind(self, kind: str, *, account: str | None = None) -> list[int]:
+        return self.world(account).ids_by_kind(kind)
+
+    def add_activities(self, count: int, kind: str | None = None, *, account: str | None = None) -> list[int]:
+        """Add ``count`` new activities (newest), in upload order; returns ids."""
+        return self.world(account).add_activities(count, kind)
+
+    def delete_activity(self, activity_id: int, *, account: str | None = None) -> bool:
+        """Delete upstream (as the athlete would on Garmin Connect)."""
+        return self.world(account).delete_activity(activity_id)
+
+    def search(self, *args: Any, account: str | None = None, **filters: Any) -> list[Activity]:
+        """The list endpoint's filtering and paging (``AccountWorld.search``'s arguments)."""
+        return self.world(account).search(*args, **filters)
+
+    def track(self, activity_id: int, *, account: str | None = None) -> FitActivity:
         """The samples written into the activity's FIT/GPX/TCX file."""
-        act = self._require(activity_id)
-        return data.make_track(act, self.seed, self.fit_records)
+        return self.world(account).track(activity_id)
 
-    def fit_bytes(self, activity_id: int) -> bytes:
-        return encode_activity(self.track(activity_id))
+    def fit_bytes(self, activity_id: int, *, account: str | None = None) -> bytes:
+        return self.world(account).fit_bytes(activity_id)
 
-    def original_file(self, activity_id: int) -> tuple[str, bytes]:
-        """(entry name, content) of the uploaded original; KeyError if none."""
-        with self._lock:
-            cached = self._files.get(activity_id)
-            if cached is not None:
-                self._files.move_to_end(activity_id)
-                return cached
-        act = self._require(activity_id)
-        if act.kind == "manual":
-            raise KeyError(activity_id)
-        track = data.make_track(act, self.seed, self.fit_records)
-        if act.kind == "gpx":
-            content = formats.gpx(act, track)
-        elif act.kind == "tcx":
-            content = formats.tcx(act, track)
-        else:
-            content = encode_activity(track)
-        entry = (f"{activity_id}_ACTIVITY.{act.kind}", content)
-        with self._lock:
-            self._files[activity_id] = entry
-            while len(self._files) > _FILE_CACHE_SIZE:
-                self._files.popitem(last=False)
-        return entry
+    def original_file(self, activity_id: int, *, account: str | None = None) -> tuple[str, bytes]:
+        return self.world(account).original_file(activity_id)
 
-    def original_zip(self, activity_id: int, fault: str | None = None) -> bytes:
-        """The download-service ZIP, optionally damaged (``broken_zip``/``corrupt_fit``)."""
-        act = self._require(activity_id)
-        name, content = self.original_file(activity_id)
-        if fault == "corrupt_fit" and name.endswith(".fit"):
-            content = corrupt_crc(content)
-        body = formats.zip_single(name, content, act.uploaded_utc)
-        if fault == "broken_zip":
-            body = formats.truncate_zip(body)
-        return body
+    def original_zip(
+        self, activity_id: int, fault: str | None = None, *, account: str | None = None
+    ) -> bytes:
+        return self.world(account).original_zip(activity_id, fault)
 
-    def export(self, activity_id: int, fmt: str) -> bytes:
-        """Garmin's GPX/TCX export (generated from the same track)."""
-        act = self._require(activity_id)
-        track = data.make_track(act, self.seed, self.fit_records)
-        return formats.gpx(act, track) if fmt == "gpx" else formats.tcx(act, track)
+    def export(self, activity_id: int, fmt: str, *, account: str | None = None) -> bytes:
+        return self.world(account).export(activity_id, fmt)
 
-    def _require(self, activity_id: int) -> Activity:
-        act = self.get_activity(activity_id)
-        if act is None:
-            raise KeyError(activity_id)
-        return act
-
-    # -- SSO sessions -------------------------------------------------------- #
+    # -- SSO sessions and tokens --------------------------------------------- #
 
     def new_sso_session(self) -> str:
         sid = secrets.token_urlsafe(24)
@@ -289,30 +200,27 @@ class SimState:
         with self._lock:
             return self._sessions.get(sid) if sid else None
 
-    def check_credentials(self, username: str, password: str) -> bool:
-        acc = self.account
-        return secrets.compare_digest(
-            username.strip().lower().encode(), acc.email.lower().encode()
-        ) and secrets.compare_digest(password.encode(), acc.password.encode())
-
-    # -- tokens -------------------------------------------------------------- #
-
-    def issue_tokens(self, client_id: str = DEFAULT_CLIENT_ID, ttl: int | None = None) -> dict[str, str]:
+    def issue_tokens(
+        self, client_id: str = DEFAULT_CLIENT_ID, ttl: int | None = None, *, account: str | None = None
+    ) -> dict[str, str]:
         """Token JSON for ``Garmin().login(tokenstore=json.dumps(...))``, no SSO needed."""
-        body = self.tokens.issue(client_id, ttl)
+        body = self.tokens.issue(self.world(account).guid, client_id, ttl)
         return {
             "di_token": body["access_token"],
             "di_refresh_token": body["refresh_token"],
             "di_client_id": client_id,
         }
 
-    def revoke_refresh_tokens(self) -> int:
-        return self.tokens.revoke_refresh_tokens()
+    def revoke_refresh_tokens(self, *, account: str | None = None) -> int:
+        return self.tokens.revoke_refresh_tokens(self.world(account).guid)
 
-    def revoke_access_tokens(self) -> None:
-        self.tokens.revoke_access_tokens()
+    def revoke_access_tokens(self, *, account: str | None = None) -> None:
+        self.tokens.revoke_access_tokens(self.world(account).guid)
 
     # -- faults, config, stats --------------------------------------------- #
+
+    def latency_s(self) -> float:
+        return self.traffic.latency_s()
 
     def set_faults(self, spec: Any) -> dict[str, Any]:
         """Same JSON as ``POST /__sim/faults``."""
@@ -321,61 +229,69 @@ class SimState:
     def clear_faults(self) -> None:
         self.faults.clear()
 
-    def configure(self, **options: Any) -> dict[str, Any]:
-        """Same keys as ``POST /__sim/config``; returns the resulting config."""
-        known = {
-            "latency_ms",
-            "latency_jitter_ms",
-            "token_ttl",
-            "rate_limit",
-            "manual_status",
-            "mfa",
-        }
-        unknown = set(options) - known
+    def configure(self, *, account: str | None = None, **options: Any) -> dict[str, Any]:
+        """Same keys as ``POST /__sim/config``; returns the resulting config.
+
+        Without ``account``, ``rate_limit`` is the IP-wide limit and ``mfa``
+        the default account's; with it, only ``rate_limit`` and ``mfa`` (that
+        account's) are accepted.
+        """
+        unknown = set(options) - set(_GLOBAL_KEYS) - set(_ACCOUNT_KEYS)
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
-        for key in ("latency_ms", "latency_jitter_ms", "token_ttl", "manual_status"):
+        if account is not None and set(options) - set(_ACCOUNT_KEYS):
+            raise ValueError(f"only {list(_ACCOUNT_KEYS)} can be set per account")
+        world = self.world(account)
+        for key in _GLOBAL_KEYS:
             value = options.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"{key} must be a non-negative integer")
         with self._lock:
             if "rate_limit" in options:
-                self.rate_limiter.configure(options["rate_limit"])
+                limiter = self.rate_limiter if account is None else world.rate_limiter
+                limiter.configure(options["rate_limit"])
             if options.get("latency_ms") is not None:
-                self.latency_ms = options["latency_ms"]
+                self.traffic.latency_ms = options["latency_ms"]
             if options.get("latency_jitter_ms") is not None:
-                self.latency_jitter_ms = options["latency_jitter_ms"]
+                self.traffic.latency_jitter_ms = options["latency_jitter_ms"]
             if options.get("token_ttl") is not None:
                 self.tokens.ttl_s = max(1, options["token_ttl"])
             if options.get("manual_status") is not None:
                 self.manual_status = options["manual_status"]
             if options.get("mfa") is not None:
-                self.account = replace(self.account, mfa=bool(options["mfa"]))
-        return self.config()
+                world.set_mfa(bool(options["mfa"]))
+        return self.config(account=account)
 
-    def config(self) -> dict[str, Any]:
+    def config(self, *, account: str | None = None) -> dict[str, Any]:
+        """The global config (``rate_limit`` IP-wide), or one account's settings."""
+        if account is not None:
+            return self.world(account).describe()
         with self._lock:
             return {
-                "latency_ms": self.latency_ms,
-                "latency_jitter_ms": self.latency_jitter_ms,
+                "latency_ms": self.traffic.latency_ms,
+                "latency_jitter_ms": self.traffic.latency_jitter_ms,
                 "token_ttl": self.tokens.ttl_s,
                 "rate_limit": self.rate_limiter.describe(),
                 "manual_status": self.manual_status,
                 "mfa": self.account.mfa,
                 "fit_records": self.fit_records,
                 "seed": self.seed,
-                "activities": len(self._activities),
+                "activities": len(self._default.activity_ids()),
+                "accounts": len(self.registry.all()),
             }
 
-    def latency_s(self) -> float:
-        with self._lock:
-            base, jitter = self.latency_ms, self.latency_jitter_ms
-            extra = self._rng.uniform(0, jitter) if jitter else 0.0
-        return (base + extra) / 1000.0
+    def stats(
+        self, windows: Sequence[float] = DEFAULT_WINDOWS, *, account: str | None = None
+    ) -> dict[str, Any]:
+        """Counters over every non-control request, or over one account's (docs/SIMULATOR.md)."""
+        counter = self.stats_counter if account is None else self.world(account).stats_counter
+        return counter.snapshot(windows)
 
-    def stats(self, windows: Sequence[float] = DEFAULT_WINDOWS) -> dict[str, Any]:
-        """Counters over every non-control request (see docs/SIMULATOR.md)."""
-        return self.stats_counter.snapshot(windows)
-
-    def reset_stats(self) -> None:
+    def reset_stats(self, *, account: str | None = None) -> None:
+        """Zero every counter, or only one account's."""
+        if account is not None:
+            self.world(account).stats_counter.reset()
+            return
         self.stats_counter.reset()
+        for world in self.registry.all():
+            world.stats_counter.reset()

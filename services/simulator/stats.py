@@ -1,4 +1,8 @@
-"""Request counters, so tests and benchmarks can prove a rate limit held."""
+"""Request counters, so tests and benchmarks can prove a rate limit held.
+
+The state keeps one ``Stats`` over every request and one per account (the
+requests that account's limiter counted), in the same shape.
+"""
 
 from __future__ import annotations
 
@@ -54,16 +58,17 @@ class Stats:
             self._by_kind: Counter[str] = Counter({k: 0 for k in KINDS})
             self._per_second: Counter[int] = Counter()
             self._statuses: Counter[str] = Counter()
-            self._requests: deque[tuple[float, str, str, int]] = deque(maxlen=MAX_REQUESTS_KEPT)
+            self._requests: deque[tuple[float, str, str, int, str | None]] = deque(maxlen=MAX_REQUESTS_KEPT)
             self._events: Counter[str] = Counter()
 
-    def record(self, t: float, kind: str, path: str, status: int) -> None:
+    def record(self, t: float, kind: str, path: str, status: int, account: str | None = None) -> None:
+        """One answered request; ``account`` is its account's email when known."""
         with self._lock:
             self._total += 1
             self._by_kind[kind] += 1
             self._per_second[int(t)] += 1
             self._statuses[str(status)] += 1
-            self._requests.append((t, kind, path, status))
+            self._requests.append((t, kind, path, status, account))
 
     def event(self, name: str) -> None:
         """Count an outcome, e.g. a successful refresh or a refused one."""

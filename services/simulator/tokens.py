@@ -4,6 +4,8 @@ Access tokens are HS256 JWTs signed with a per-instance secret, so a token
 from another simulator (or a forged one) is simply unknown. Refresh tokens
 are opaque and single-use: a refresh returns a new pair and revokes the
 token it consumed, so a client that loses the new pair must log in again.
+Every ticket and token belongs to one account, named by its Garmin GUID (the
+JWT's ``garmin_guid`` claim), and a refresh keeps that account.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def _unb64(text: str) -> bytes:
 
 @dataclass
 class _Refresh:
+    guid: str
     client_id: str
     expires: float
     revoked: bool = False
@@ -42,6 +45,7 @@ class _Refresh:
 
 @dataclass
 class _Ticket:
+    guid: str
     service_url: str
     expires: float
 
@@ -49,34 +53,40 @@ class _Ticket:
 class TokenAuthority:
     """Issues tickets and tokens; validates and revokes them. Thread-safe."""
 
-    def __init__(self, ttl_s: int, garmin_guid: str) -> None:
+    def __init__(self, ttl_s: int) -> None:
         self._secret = secrets.token_bytes(32)
         self._lock = threading.Lock()
         self.ttl_s = ttl_s
-        self._guid = garmin_guid
         self._tickets: dict[str, _Ticket] = {}
         self._refresh: dict[str, _Refresh] = {}
-        self._issued_jti: set[str] = set()
+        self._issued_jti: dict[str, set[str]] = {}  # guid -> jti
         self._revoked_jti: set[str] = set()
 
     # -- service tickets ---------------------------------------------------- #
 
-    def issue_ticket(self, service_url: str) -> str:
+    def issue_ticket(self, service_url: str, guid: str) -> str:
+        """A service ticket for the account ``guid`` has just logged in as."""
         ticket = f"ST-{secrets.randbelow(10**7):07d}-{secrets.token_urlsafe(15)}-cas"
         with self._lock:
-            self._tickets[ticket] = _Ticket(service_url, time.time() + TICKET_TTL_S)
+            self._tickets[ticket] = _Ticket(guid, service_url, time.time() + TICKET_TTL_S)
         return ticket
 
-    def consume_ticket(self, ticket: str, service_url: str | None) -> bool:
-        """True once per valid ticket (and only for the service it was issued for)."""
+    def ticket_owner(self, ticket: str) -> str | None:
+        """The GUID a ticket was issued for, without consuming it (None if unknown)."""
+        with self._lock:
+            info = self._tickets.get(ticket)
+            return info.guid if info is not None else None
+
+    def consume_ticket(self, ticket: str, service_url: str | None) -> str | None:
+        """The ticket's GUID, once per valid ticket (and only for its service), else None."""
         with self._lock:
             info = self._tickets.get(ticket)
             if info is None or info.expires < time.time():
-                return False
+                return None
             if service_url and service_url != info.service_url:
-                return False
+                return None
             del self._tickets[ticket]
-            return True
+            return info.guid
 
     # -- tokens ------------------------------------------------------------- #
 
@@ -86,8 +96,10 @@ class TokenAuthority:
         sig = hmac.new(self._secret, f"{header}.{body}".encode(), hashlib.sha256).digest()
         return f"{header}.{body}.{_b64(sig)}"
 
-    def issue(self, client_id: str = DEFAULT_CLIENT_ID, ttl_s: int | None = None) -> dict[str, Any]:
-        """A DI token response body: a fresh access token and refresh token."""
+    def issue(
+        self, guid: str, client_id: str = DEFAULT_CLIENT_ID, ttl_s: int | None = None
+    ) -> dict[str, Any]:
+        """A DI token response body for the account ``guid``: fresh access and refresh tokens."""
         ttl = self.ttl_s if ttl_s is None else ttl_s
         now = int(time.time())
         jti = secrets.token_hex(16)
@@ -98,15 +110,15 @@ class TokenAuthority:
                 "client_type": "UNDEFINED",
                 "exp": now + ttl,
                 "iat": now,
-                "garmin_guid": self._guid,
+                "garmin_guid": guid,
                 "jti": jti,
                 "client_id": client_id,
             }
         )
         refresh = "rt-" + secrets.token_urlsafe(32)
         with self._lock:
-            self._issued_jti.add(jti)
-            self._refresh[refresh] = _Refresh(client_id, time.time() + REFRESH_TTL_S)
+            self._issued_jti.setdefault(guid, set()).add(jti)
+            self._refresh[refresh] = _Refresh(guid, client_id, time.time() + REFRESH_TTL_S)
         return {
             "scope": " ".join(SCOPES),
             "jti": jti,
@@ -118,7 +130,7 @@ class TokenAuthority:
         }
 
     def refresh(self, refresh_token: str, client_id: str | None) -> dict[str, Any] | None:
-        """Rotate: a new pair for a live refresh token, None if refused."""
+        """Rotate: a new pair for the same account and client, None if refused."""
         with self._lock:
             info = self._refresh.get(refresh_token)
             if info is None or info.revoked or info.expires < time.time():
@@ -126,11 +138,32 @@ class TokenAuthority:
             if client_id and client_id != info.client_id:
                 return None
             info.revoked = True
-            owner = info.client_id
-        return self.issue(owner)
+        return self.issue(info.guid, info.client_id)
+
+    def refresh_owner(self, refresh_token: str) -> str | None:
+        """The GUID a refresh token belongs to, live or not (None if never issued)."""
+        with self._lock:
+            info = self._refresh.get(refresh_token)
+            return info.guid if info is not None else None
 
     def access_claims(self, authorization: str | None) -> dict[str, Any] | None:
         """The claims of a valid, unexpired, unrevoked bearer token, else None."""
+        claims = self.signed_claims(authorization)
+        if claims is None:
+            return None
+        if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
+            return None
+        with self._lock:
+            if claims.get("jti") in self._revoked_jti:
+                return None
+        return claims
+
+    def signed_claims(self, authorization: str | None) -> dict[str, Any] | None:
+        """The claims of a bearer token this instance signed, even if expired or revoked.
+
+        Enough to know whose request it is (for the per-account limit and
+        counters) before deciding whether it may pass.
+        """
         if not authorization or not authorization.startswith("Bearer "):
             return None
         token = authorization[len("Bearer ") :].strip()
@@ -144,22 +177,17 @@ class TokenAuthority:
             claims: dict[str, Any] = json.loads(_unb64(parts[1]))
         except (ValueError, TypeError):
             return None
-        now = time.time()
-        if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
-            return None
-        with self._lock:
-            if claims.get("jti") in self._revoked_jti:
-                return None
-        return claims
+        return claims if isinstance(claims, dict) else None
 
-    def revoke_refresh_tokens(self) -> int:
+    def revoke_refresh_tokens(self, guid: str) -> int:
+        """Every live refresh token of the account is refused from now on; how many."""
         with self._lock:
-            live = [r for r in self._refresh.values() if not r.revoked]
+            live = [r for r in self._refresh.values() if r.guid == guid and not r.revoked]
             for r in live:
                 r.revoked = True
             return len(live)
 
-    def revoke_access_tokens(self) -> None:
-        """Every access token issued so far becomes invalid."""
+    def revoke_access_tokens(self, guid: str) -> None:
+        """Every access token issued to the account so far becomes invalid."""
         with self._lock:
-            self._revoked_jti |= self._issued_jti
+            self._revoked_jti |= self._issued_jti.get(guid, set())
