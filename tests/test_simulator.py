@@ -912,3 +912,38 @@ def test_control_api_with_accounts(multi: SimulatorServer) -> None:
         resp = control(multi, method, path, body)
         assert resp.status_code == 404 and "nobody@example.com" in resp.json()["message"], path
 
+
+def test_cli_serves_several_accounts(tmp_path: Path, no_login_delay: None) -> None:
+    port_file = tmp_path / "port"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.simulator", "--port", "0", "--activities", "5", "--accounts", "3",
+         "--account-rate-limit", "30/60", "--rate-limit", "100/10", "--port-file", str(port_file)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    emails = [EMAIL, "athlete2@example.com", "athlete3@example.com"]
+    try:
+        deadline = time.monotonic() + 15
+        while not port_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{int(port_file.read_text())}"
+        listed = requests.get(base + "/__sim/accounts", timeout=5).json()
+        assert [x["email"] for x in listed] == emails
+        assert all(x["activities"] == 5 and x["rate_limit"]["windows"] == [[30, 60.0]] for x in listed)
+        ip_limit = requests.get(base + "/__sim/config", timeout=5).json()["rate_limit"]
+        assert ip_limit["windows"] == [[100, 10.0]]
+        seen = []
+        for email in emails:
+            api = garmin(base, email=email, password=PASSWORD)
+            api.login()
+            seen.append([a["activityId"] for a in api.get_activities(0, 10)])
+            want = requests.get(base + "/__sim/activities", params={"account": email}, timeout=5).json()
+            assert seen[-1] == [x["activityId"] for x in want]
+        assert len({i for ids in seen for i in ids}) == 15
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    lines = out.decode().splitlines()
+    assert lines[0] == base
+    assert lines[1:] == [f"account {e} password={PASSWORD} activities=5" for e in emails]
