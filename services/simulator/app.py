@@ -53,9 +53,11 @@ def requester(state: SimState, kind: str) -> AccountWorld | None:
     """Whose request this is, as far as Garmin can tell before answering it.
 
     API paths: the bearer token's ``garmin_guid`` (signed by us, even if
-    expired); the DI token endpoint: the refresh token's or the service
-    ticket's account. SSO requests belong to no account (IP-wide only).
+    expired; its claims are left in ``g.signed``); the DI token endpoint: the
+    refresh token's or the service ticket's account. SSO requests belong to
+    no account (IP-wide only).
     """
+    g.signed = None
     if kind == "login":
         return None
     if kind == "token_refresh":
@@ -63,8 +65,8 @@ def requester(state: SimState, kind: str) -> AccountWorld | None:
     elif kind == "token_exchange":
         guid = state.tokens.ticket_owner(request.form.get("service_ticket", ""))
     else:
-        claims = state.tokens.signed_claims(request.headers.get("Authorization"))
-        guid = claims.get("garmin_guid") if claims else None
+        g.signed = state.tokens.signed_claims(request.headers.get("Authorization"))
+        guid = g.signed.get("garmin_guid") if g.signed else None
     return state.registry.by_guid(guid)
 
 
@@ -98,8 +100,8 @@ def create_app(state: SimState) -> Flask:
             if rule.status is not None:
                 return fault_response(rule.status, rule.body, rule.retry_after)
         if g.kind not in ("login", "token_refresh", "token_exchange"):
-            g.claims = state.tokens.access_claims(request.headers.get("Authorization"))
-            if g.claims is None or g.world is None:
+            live = g.signed is not None and state.tokens.is_live(g.signed)
+            if not live or g.world is None:
                 return error(401, "Unauthorized: token is missing, expired or not active")
         return None
 

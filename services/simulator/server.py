@@ -35,6 +35,7 @@ class SimulatorServer:
 
     ``options`` go to :class:`SimState` (``token_ttl``, ``mfa``, ``gpx_ratio``,
     ``tcx_ratio``, ``manual_ratio``, ``manual_status``, ``fit_records``, ...).
+    It starts with the default account; ``state.add_account`` adds more.
     """
 
     def __init__(

@@ -149,14 +149,14 @@ class TokenAuthority:
     def access_claims(self, authorization: str | None) -> dict[str, Any] | None:
         """The claims of a valid, unexpired, unrevoked bearer token, else None."""
         claims = self.signed_claims(authorization)
-        if claims is None:
-            return None
+        return claims if claims is not None and self.is_live(claims) else None
+
+    def is_live(self, claims: dict[str, Any]) -> bool:
+        """Whether signed claims are still good: not expired, not revoked."""
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
-            return None
+            return False
         with self._lock:
-            if claims.get("jti") in self._revoked_jti:
-                return None
-        return claims
+            return claims.get("jti") not in self._revoked_jti
 
     def signed_claims(self, authorization: str | None) -> dict[str, Any] | None:
         """The claims of a bearer token this instance signed, even if expired or revoked.

@@ -20,7 +20,9 @@ from .stats import Stats
 class Traffic:
     """Latency, the IP-wide limiter and the counters over all accounts. Thread-safe."""
 
-    def __init__(self, seed: int, latency_ms: int, latency_jitter_ms: int, rate_limit: dict[str, Any] | None):
+    def __init__(
+        self, seed: int, latency_ms: int, latency_jitter_ms: int, rate_limit: dict[str, Any] | None
+    ) -> None:
         self._lock = threading.Lock()
         self._admission = threading.Lock()
         self._rng = random.Random(f"latency:{seed}")
