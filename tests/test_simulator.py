@@ -698,8 +698,9 @@ def token_login_as(sim: SimulatorServer, account: str | None) -> garminconnect.G
 
 def assert_limit_decisions_exact(stats: dict, windows: list[tuple[int, float]]) -> None:
     """Every request got a 429 exactly when, counting it, some window held more than N."""
-    times = [r[0] for r in stats["requests"]]
-    for i, r in enumerate(stats["requests"]):
+    ordered = sorted(stats["requests"], key=lambda r: r[0])  # logged when answered, not arrived
+    times = [r[0] for r in ordered]
+    for i, r in enumerate(ordered):
         over = any(sum(1 for t in times[: i + 1] if r[0] - t < w) > n for n, w in windows)
         assert (r[3] == 429) == over, (i, r)
 
@@ -822,6 +823,30 @@ def test_per_account_windows_refuse_only_that_account(multi: SimulatorServer) ->
     a_stats = multi.state.stats(account=EMAIL)
     assert a_stats["statuses"] == {"200": 10} and a_stats["rate_limited"] == 0
     assert multi.state.stats()["total"] == 20 and multi.state.stats()["rate_limited"] == b_codes.count(429)
+
+
+def test_limits_hold_exactly_under_concurrent_clients(multi: SimulatorServer) -> None:
+    """Threads of two accounts race; each account's 429s are exactly its window overruns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    windows = [(5, 0.5), (9, 3.0)]
+    for email in (EMAIL, B_EMAIL):
+        multi.state.configure(rate_limit={"windows": [list(w) for w in windows]}, account=email)
+    multi.state.reset_stats()
+    headers = [bearer_for(multi, e) for e in (EMAIL, B_EMAIL)]
+
+    def hammer(i: int) -> list[int]:
+        with requests.Session() as session:
+            path = multi.url + "/activitylist-service/activities/count"
+            return [session.get(path, headers=headers[i % 2], timeout=10).status_code for _ in range(8)]
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = [c for batch in pool.map(hammer, range(4)) for c in batch]
+    assert codes.count(200) >= 10 and codes.count(429) >= 1
+    for email in (EMAIL, B_EMAIL):
+        stats = multi.state.stats(account=email)
+        assert stats["total"] == 16
+        assert_limit_decisions_exact(stats, windows)
 
 
 def test_ip_wide_limit_counts_every_account(multi: SimulatorServer) -> None:

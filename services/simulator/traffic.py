@@ -7,6 +7,7 @@ time is taken, so limiters and counters agree on it.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -25,6 +26,7 @@ class Traffic:
     ) -> None:
         self._lock = threading.Lock()
         self._admission = threading.Lock()
+        self._last_arrival = 0.0
         self._rng = random.Random(f"latency:{seed}")
         self.latency_ms = latency_ms
         self.latency_jitter_ms = latency_jitter_ms
@@ -46,7 +48,9 @@ class Traffic:
         counters see the same times in the same order.
         """
         with self._admission:
-            now = time.time()
+            # Strictly increasing, so arrival order and time order are one.
+            now = max(time.time(), math.nextafter(self._last_arrival, math.inf))
+            self._last_arrival = now
             ip_ok = self.rate_limiter.allow(now)
             account_ok = world.rate_limiter.allow(now) if world is not None else True
         if not account_ok and world is not None:
