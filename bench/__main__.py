@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench.common import PYTHON, REPO, load1
 
-ORDER = ["throughput", "fanout", "unchanged", "embedded", "web"]
+ORDER = ["throughput", "pacing", "fanout", "unchanged", "embedded", "web"]
 # Arguments a benchmark needs to write bench/results/NAME.json when run from here.
 DEFAULT_ARGS = {"web": ["--json", "bench/results/web.json"]}
 GRACE_S = 30

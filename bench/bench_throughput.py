@@ -43,9 +43,9 @@ from bench.common import (
     last_json,
     load1,
     machine,
+    run_cases,
     sim_env,
     table,
-    temp_dir,
     verdict,
     wait_until,
     write_result,
@@ -57,7 +57,6 @@ from shared.db import create_session
 from shared.models import SyncRun, TaskRun
 from shared.ratelimit import DEFAULT_MARGIN_MS
 from shared.ratelimit_spec import parse_rate
-from tests.servers import RedisServer
 from tests.stack import Processes
 
 NAME = "throughput"
@@ -398,27 +397,16 @@ def main(argv: list[str] | None = None) -> int:
         margins = [int(m) for m in args.margins.split(",") if m.strip()]
         cases = default_cases(workers, rates, not args.no_capacity, margins, args.concurrency)
     info = machine()
-    results = []
-    server = RedisServer()
-    try:
-        server.start()
-        for case in cases:
-            print(f"- {case.rate}, {case.workers} worker(s) x {case.concurrency} …", flush=True)
-            try:
-                with temp_dir(NAME) as root:
-                    result = run_case(case, server.url, root)
-            except BenchError as exc:
-                print(f"  could not measure: {exc}", flush=True)
-                results.append({"case": asdict(case), "error": str(exc)})
-                continue
-            results.append(result)
-            print(
-                f"  {result['downloads_per_s']} downloads/s ({result['downloads_pct']} %), "
-                f"max {result['max_in_period_window']} in a {result['period_s']} s window",
-                flush=True,
-            )
-    finally:
-        server.cleanup()
+    results = run_cases(
+        NAME,
+        cases,
+        run_case,
+        lambda case: f"{case.rate}, {case.workers} worker(s) x {case.concurrency}",
+        lambda result: (
+            f"{result['downloads_per_s']} downloads/s ({result['downloads_pct']} %), "
+            f"max {result['max_in_period_window']} in a {result['period_s']} s window"
+        ),
+    )
     print()
     print(report(results))
     path = write_result(

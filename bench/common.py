@@ -244,3 +244,35 @@ def db_counts(db_url: str) -> dict[str, int]:
 def import_tokens(env: dict[str, str]) -> None:
     """`garminsync login --tokens`: schema, default account, tokens in the store (no request)."""
     garminsync(env, "login", "--tokens", env["GARMINTOKENS"], timeout=120)
+
+
+def run_cases(
+    name: str,
+    cases: Sequence[Any],
+    run: Callable[[Any, str, Path], dict[str, Any]],
+    describe: Callable[[Any], str],
+    summarize: Callable[[dict[str, Any]], str],
+) -> list[dict[str, Any]]:
+    """Each case in a temp dir against one redis-server; a case that cannot measure is an error row."""
+    from dataclasses import asdict
+
+    from tests.servers import RedisServer
+
+    results: list[dict[str, Any]] = []
+    server = RedisServer()
+    try:
+        server.start()
+        for case in cases:
+            print(f"- {describe(case)} …", flush=True)
+            try:
+                with temp_dir(name) as root:
+                    result = run(case, server.url, root)
+            except BenchError as exc:
+                print(f"  could not measure: {exc}", flush=True)
+                results.append({"case": asdict(case), "error": str(exc)})
+                continue
+            results.append(result)
+            print(f"  {summarize(result)}", flush=True)
+    finally:
+        server.cleanup()
+    return results

@@ -8,8 +8,9 @@ check out and the file sits under its final name.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from shared.db import create_session
 from shared.errors import (
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    """`downloaded`, `already`, `no_file` or `failed` (terminal); `retry` means try later."""
+    """`downloaded`, `already`, `no_file`, `failed` (terminal); `retry`: try later; `skipped`: not ours."""
 
     activity_id: int
     status: str
@@ -60,6 +61,9 @@ def _begin(db_url: str, storage: Storage, activity_id: int) -> Activity | Outcom
             return Outcome(activity_id, "already", path=activity.file_path)
         if activity.state == DownloadState.NO_FILE:
             return Outcome(activity_id, "no_file", activity.last_error or "")
+        if activity.state not in (DownloadState.QUEUED, DownloadState.DOWNLOADING):
+            # A task whose claim was handed back or settled meanwhile (a duplicate delivery).
+            return Outcome(activity_id, "skipped", f"no longer claimed ({activity.state})")
         activity.state = DownloadState.DOWNLOADING
         activity.attempts += 1
         activity.queued_at = activity.queued_at or datetime.now(UTC)
@@ -68,7 +72,8 @@ def _begin(db_url: str, storage: Storage, activity_id: int) -> Activity | Outcom
         return activity
 
 
-def _settle(db_url: str, activity_id: int, run_id: int | None, **values: object) -> None:
+def _settle(db_url: str, activity_id: int, **values: object) -> None:
+    """Write the activity's new state; a terminal one counts towards its sync run."""
     with create_session(db_url) as session:
         activity = session.get(Activity, activity_id)
         if activity is None:
@@ -77,8 +82,24 @@ def _settle(db_url: str, activity_id: int, run_id: int | None, **values: object)
             setattr(activity, key, value)
         state = values.get("state")
         if state in (DownloadState.DOWNLOADED, DownloadState.FAILED, DownloadState.NO_FILE):
+            activity.dispatched_at = None
+            activity.not_before = None
             outcome = "failed" if state == DownloadState.FAILED else str(state)
-            record_outcome(session, run_id, outcome)
+            record_outcome(session, activity.run_id, outcome)
+
+
+def _hand_back(db_url: str, activity: Activity, message: str, retry_in: float | None, attempt: bool) -> None:
+    """Back into the backlog: the dispatcher (or the in-process runner) tries again later."""
+    not_before = datetime.now(UTC) + timedelta(seconds=retry_in) if retry_in else None
+    _settle(
+        db_url,
+        activity.id,
+        state=DownloadState.QUEUED,
+        attempts=activity.attempts if attempt else max(0, activity.attempts - 1),
+        last_error=message,
+        dispatched_at=None,
+        not_before=not_before,
+    )
 
 
 def archive_activity(
@@ -88,14 +109,19 @@ def archive_activity(
     activity_id: int,
     *,
     max_attempts: int,
-    run_id: int | None = None,
+    retry_base_s: float,
 ) -> Outcome:
-    """Archive one activity; transient trouble returns `retry` until attempts run out."""
+    """Archive one activity; transient trouble returns `retry` until attempts run out.
+
+    Waiting for the budget is not an attempt: when the gateway may not wait
+    that long (a worker), the activity goes back to the backlog untouched.
+    """
     begun = _begin(db_url, storage, activity_id)
     if isinstance(begun, Outcome):
         return begun
     activity = begun
     try:
+        gateway.wait_for_budget()
         payload = gateway.download_original(activity_id)
         original = unzip_original(payload)
         fmt = sniff_format(original.entry_name, original.data)
@@ -109,27 +135,22 @@ def archive_activity(
         stored = storage.write_atomic(relative, original.data)
     except NotFound:
         message = "Garmin has no original file for this activity (manual entry?)"
-        _settle(db_url, activity_id, run_id, state=DownloadState.NO_FILE, last_error=message)
+        _settle(db_url, activity_id, state=DownloadState.NO_FILE, last_error=message)
         return Outcome(activity_id, "no_file", message)
     except RateLimited as exc:
-        # Not the activity's fault: give the attempt back and wait for the cool-down.
-        _settle(
-            db_url,
-            activity_id,
-            run_id,
-            state=DownloadState.QUEUED,
-            attempts=max(0, activity.attempts - 1),
-            last_error=str(exc),
-        )
+        # Not the activity's fault: give the attempt back; the budget or cool-down decides when.
+        _hand_back(db_url, activity, str(exc), None, attempt=False)
         return Outcome(activity_id, "retry", str(exc), retry_after=exc.retry_after)
     except (AuthRequired, StorageError, BrokerUnavailable) as exc:
         # Nothing can proceed until a person acts: hand the activity back for the next sync.
         _settle(
             db_url,
             activity_id,
-            run_id,
             state=DownloadState.MISSING,
             queued_at=None,
+            run_id=None,
+            dispatched_at=None,
+            not_before=None,
             attempts=max(0, activity.attempts - 1),
             last_error=str(exc),
         )
@@ -137,22 +158,22 @@ def archive_activity(
     except TransientError as exc:
         if activity.manual and not isinstance(exc, BadArchive):
             message = f"manual activity without a file ({exc})"
-            _settle(db_url, activity_id, run_id, state=DownloadState.NO_FILE, last_error=message)
+            _settle(db_url, activity_id, state=DownloadState.NO_FILE, last_error=message)
             return Outcome(activity_id, "no_file", message)
         if activity.attempts >= max_attempts:
             message = f"gave up after {activity.attempts} attempts: {exc}"
-            _settle(db_url, activity_id, run_id, state=DownloadState.FAILED, last_error=message)
+            _settle(db_url, activity_id, state=DownloadState.FAILED, last_error=message)
             return Outcome(activity_id, "failed", message)
-        _settle(db_url, activity_id, run_id, state=DownloadState.QUEUED, last_error=str(exc))
-        return Outcome(activity_id, "retry", str(exc))
+        delay = backoff_delay(activity.attempts - 1, retry_base_s)
+        _hand_back(db_url, activity, str(exc), delay, attempt=True)
+        return Outcome(activity_id, "retry", str(exc), retry_after=delay)
     except GarminSyncError as exc:
         message = str(exc)
-        _settle(db_url, activity_id, run_id, state=DownloadState.FAILED, last_error=message)
+        _settle(db_url, activity_id, state=DownloadState.FAILED, last_error=message)
         return Outcome(activity_id, "failed", message)
     _settle(
         db_url,
         activity_id,
-        run_id,
         state=DownloadState.DOWNLOADED,
         file_format=fmt,
         file_path=stored.relative_path,
@@ -163,3 +184,8 @@ def archive_activity(
     )
     log.info("archived activity %s as %s", activity_id, stored.relative_path)
     return Outcome(activity_id, "downloaded", path=stored.relative_path)
+
+
+def backoff_delay(attempt: int, base_s: float, cap_s: float = 900.0) -> float:
+    """Exponential back-off with 50-100 % jitter, so retries of many activities spread out."""
+    return min(cap_s, base_s * 2 ** max(0, attempt)) * random.uniform(0.5, 1.0)

@@ -47,6 +47,7 @@ class Settings:
     visibility_timeout_s: int = 7200
     flower_url: str | None = None
     rate_margin_ms: int = 100
+    global_rate: RateSpec | None = None
 
     @property
     def embedded(self) -> bool:
@@ -138,6 +139,13 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         rate = parse_rate(rate_text)
     except ValueError as exc:
         raise ConfigError(f"GARMINSYNC_RATE_LIMIT: {exc}") from None
+    global_rate: RateSpec | None = None
+    global_text = get("GARMINSYNC_GLOBAL_RATE_LIMIT")
+    if global_text:
+        try:
+            global_rate = parse_rate(global_text)
+        except ValueError as exc:
+            raise ConfigError(f"GARMINSYNC_GLOBAL_RATE_LIMIT: {exc}") from None
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -161,4 +169,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         visibility_timeout_s=_int(raw, "GARMINSYNC_VISIBILITY_TIMEOUT", 7200, 5, 86400 * 7),
         flower_url=flower_url,
         rate_margin_ms=_int(raw, "GARMINSYNC_RATE_MARGIN_MS", 100, 0, 60_000),
+        global_rate=global_rate,
     )

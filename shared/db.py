@@ -7,6 +7,7 @@ worker, beat, web and CLI share one file.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,15 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    """A fork may happen while another thread (the dispatcher) holds the lock."""
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def install_sqlite_pragmas(engine: Engine) -> None:

@@ -149,6 +149,10 @@ class GarminGateway:
         self.limiter.acquire(self.account_key, max_wait=self.max_wait)
         self.requests_sent += 1
 
+    def wait_for_budget(self) -> None:
+        """Wait (up to `max_wait`) until a request may go; RateLimited, before any call, if not."""
+        self.limiter.wait_for_slot(self.account_key, self.max_wait)
+
     def after_response(self, status: int, headers: Any) -> None:
         if status == 429:
             self.limiter.note_429(self.account_key, parse_retry_after(headers.get("Retry-After")))

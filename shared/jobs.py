@@ -1,28 +1,31 @@
 """The two jobs, as plain functions: sync an account, archive an activity.
 
 Celery tasks (`services/worker/tasks.py`) and the embedded mode (the CLI
-without Redis) both call these, so the logic exists once. A sync takes a
-`fan_out` callback: the worker enqueues one task per claimed activity, the
-embedded runner downloads them in-process.
+without Redis) both call these, so the logic exists once. A sync claims what
+is missing for its run; with workers the claims are the hand-off (the
+dispatcher publishes them at the pace of the budget), the embedded runner
+passes a `fan_out` callback that downloads them in-process.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.accounts import find_account
 from shared.archive import Outcome, archive_activity
+from shared.backlog import release_account
 from shared.db import create_session
 from shared.errors import AuthRequired, GarminSyncError
 from shared.listing import refresh_listing
 from shared.models import Account, Activity
+from shared.pacing import listing_flag
 from shared.planning import Filters, claim_missing, release
-from shared.runs import fail_run, record_listing, start_run
+from shared.runs import fail_account_runs, record_listing, start_run
 from shared.runtime import Runtime
 
 FanOut = Callable[[list[int], int], None]
+LISTING_FLAG_TTL_MS = 15 * 60 * 1000  # outlives the longest listing; cleared when it ends
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,6 @@ class SyncSummary:
     queued: list[int]
 
 
-def backoff_delay(attempt: int, base_s: float, cap_s: float = 900.0) -> float:
-    """Exponential back-off with 50-100 % jitter, so retries of many tasks spread out."""
-    return min(cap_s, base_s * 2 ** max(0, attempt)) * random.uniform(0.5, 1.0)
-
-
 def open_run(runtime: Runtime, account_name: str, trigger: str, full: bool) -> tuple[int, int]:
     """Create the sync run up front so callers can follow it: (account id, run id)."""
     with create_session(runtime.settings.database_url) as session:
@@ -48,9 +46,22 @@ def open_run(runtime: Runtime, account_name: str, trigger: str, full: bool) -> t
         return account.id, run.id
 
 
-def open_run_for(runtime: Runtime, account_id: int, trigger: str, full: bool) -> int:
+def open_run_for(
+    runtime: Runtime, account_id: int, trigger: str, full: bool, task_id: str | None = None
+) -> int:
     with create_session(runtime.settings.database_url) as session:
-        return start_run(session, account_id, trigger, full).id
+        run = start_run(session, account_id, trigger, full)
+        run.task_id = task_id
+        return run.id
+
+
+def listing_wait_s(runtime: Runtime) -> float:
+    """How long a list request may wait for a slot in a worker: one window of the budget.
+
+    Downloads already published may hold the account's budget for that long;
+    a sync that waits once costs a worker a minute instead of a retry.
+    """
+    return runtime.limiter.window_ms / 1000 + 1.0
 
 
 def sync_account(
@@ -71,14 +82,20 @@ def sync_account(
             raise GarminSyncError(f"unknown account id {account_id}")
         session.expunge(account)
     gateway = runtime.gateway(account, max_wait=max_wait)
+    # While the list is read, the dispatcher leaves this account's budget to it.
+    flag = listing_flag(account_id)
+    runtime.coordinator.set_flag(flag, LISTING_FLAG_TTL_MS)
     try:
         listing = refresh_listing(settings.database_url, gateway, account_id, settings.page_size, full)
     except AuthRequired as exc:
-        with create_session(settings.database_url) as session:
-            fail_run(session, run_id, str(exc))
+        account_needs_login(runtime, account_id, str(exc))
         raise
+    finally:
+        runtime.coordinator.clear_flag(flag)
     with create_session(settings.database_url) as session:
-        claimed = claim_missing(session, account_id, filters or Filters(), settings.requeue_after_s)
+        claimed = claim_missing(
+            session, account_id, filters or Filters(), settings.requeue_after_s, run_id=run_id
+        )
         record_listing(
             session,
             run_id,
@@ -98,9 +115,15 @@ def sync_account(
     return SyncSummary(run_id, listing.requests, listing.found, listing.new, listing.deleted, claimed)
 
 
-def archive(
-    runtime: Runtime, activity_id: int, run_id: int | None = None, max_wait: float | None = None
-) -> Outcome:
+def account_needs_login(runtime: Runtime, account_id: int, message: str) -> None:
+    """Nothing of the account can go on: its backlog goes back to the next sync, its runs end."""
+    with create_session(runtime.settings.database_url) as session:
+        release_account(session, account_id)
+        fail_account_runs(session, account_id, message)
+
+
+def archive(runtime: Runtime, activity_id: int, max_wait: float | None = None) -> Outcome:
+    """Archive one activity; `max_wait` bounds the wait for the budget (None: wait in-process)."""
     settings = runtime.settings
     with create_session(settings.database_url) as session:
         activity = session.get(Activity, activity_id)
@@ -108,11 +131,15 @@ def archive(
             raise GarminSyncError(f"unknown activity id {activity_id}")
         account = activity.account
         session.expunge(account)
-    return archive_activity(
-        settings.database_url,
-        runtime.storage,
-        runtime.gateway(account, max_wait=max_wait),
-        activity_id,
-        max_attempts=settings.max_attempts,
-        run_id=run_id,
-    )
+    try:
+        return archive_activity(
+            settings.database_url,
+            runtime.storage,
+            runtime.gateway(account, max_wait=max_wait),
+            activity_id,
+            max_attempts=settings.max_attempts,
+            retry_base_s=settings.retry_base_s,
+        )
+    except AuthRequired as exc:
+        account_needs_login(runtime, account.id, str(exc))
+        raise

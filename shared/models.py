@@ -87,6 +87,7 @@ class Activity(Base):
         Index("ix_activities_account_state", "account_id", "state"),
         Index("ix_activities_account_start", "account_id", "start_time"),
         Index("ix_activities_type", "activity_type"),
+        Index("ix_activities_state_dispatched", "state", "dispatched_at"),
     )
 
     # Garmin's id: real ids exceed 2**31.
@@ -110,6 +111,13 @@ class Activity(Base):
     file_size: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The pacing backlog (docs/DECISIONS.md): a `queued` activity waits in the
+    # database until the dispatcher publishes its task (`dispatched_at`), not
+    # before `not_before` (a transient error's back-off); `run_id` is the sync
+    # run whose outcome it counts towards.
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id", ondelete="SET NULL"))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     downloaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

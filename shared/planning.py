@@ -53,8 +53,13 @@ def claim_missing(
     filters: Filters,
     requeue_after_s: int,
     limit: int | None = None,
+    run_id: int | None = None,
 ) -> list[int]:
-    """Mark missing activities `queued` and return their ids, newest first."""
+    """Mark missing activities `queued` for `run_id` and return their ids, newest first.
+
+    A stale claim is adopted by the new run as it stands: one whose task is
+    still in Redis (`dispatched_at`) is not published twice.
+    """
     now = datetime.now(UTC)
     query = (
         select(Activity.id)
@@ -72,7 +77,7 @@ def claim_missing(
             update(Activity)
             .where(Activity.id.in_(chunk))
             .where(missing_clause(requeue_after_s, now))
-            .values(state=DownloadState.QUEUED, queued_at=now)
+            .values(state=DownloadState.QUEUED, queued_at=now, run_id=run_id, not_before=None)
             .returning(Activity.id)
         )
         claimed.extend(result.scalars())
@@ -87,7 +92,9 @@ def release(session: Session, activity_ids: list[int]) -> None:
             update(Activity)
             .where(Activity.id.in_(activity_ids[start : start + 500]))
             .where(Activity.state.in_([DownloadState.QUEUED, DownloadState.DOWNLOADING]))
-            .values(state=DownloadState.MISSING, queued_at=None)
+            .values(
+                state=DownloadState.MISSING, queued_at=None, run_id=None, dispatched_at=None, not_before=None
+            )
         )
 
 
@@ -108,7 +115,14 @@ def claim_ids(session: Session, account_id: int, activity_ids: list[int]) -> lis
         update(Activity)
         .where(Activity.id.in_(activity_ids))
         .where(Activity.state.not_in([DownloadState.QUEUED, DownloadState.DOWNLOADING]))
-        .values(state=DownloadState.QUEUED, queued_at=now, attempts=0)
+        .values(
+            state=DownloadState.QUEUED,
+            queued_at=now,
+            attempts=0,
+            run_id=None,
+            dispatched_at=None,
+            not_before=None,
+        )
         .returning(Activity.id)
     )
     return list(result.scalars())

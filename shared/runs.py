@@ -6,12 +6,13 @@ sees the last outcome closes the run, whichever worker that is.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Exists, exists, select, update
 from sqlalchemy.orm import Session
 
-from shared.models import SyncRun
+from shared.models import Activity, DownloadState, SyncRun
 
 OUTCOME_COLUMNS = {"downloaded": "downloaded", "failed": "failed", "no_file": "no_file"}
 
@@ -56,6 +57,69 @@ def maybe_finish(session: Session, run: SyncRun) -> None:
     if run.downloaded + run.failed + run.no_file < run.queued:
         return
     finish(session, run, "partial" if run.failed else "success")
+
+
+def _outstanding(run_id: Any) -> Exists:
+    return exists().where(
+        Activity.run_id == run_id,
+        Activity.state.in_([DownloadState.QUEUED, DownloadState.DOWNLOADING]),
+    )
+
+
+def close_settled_runs(session: Session) -> int:
+    """Close listed runs none of whose activities is still queued or downloading.
+
+    A run whose activities were handed back (a login needed, the data dir
+    unwritable) never counts up to `queued`; this closes it anyway, as
+    `partial`, so nothing waits on it for ever.
+    """
+    runs = session.scalars(
+        select(SyncRun).where(
+            SyncRun.status == "running", SyncRun.list_requests > 0, ~_outstanding(SyncRun.id)
+        )
+    ).all()
+    for run in runs:
+        settled = run.downloaded + run.failed + run.no_file
+        if settled >= run.queued:
+            finish(session, run, "partial" if run.failed else "success")
+        else:
+            finish(
+                session,
+                run,
+                "partial",
+                f"{run.found} listed, {run.new} new, {run.downloaded} downloaded, {run.failed} failed, "
+                f"{run.no_file} without file; {run.queued - settled} handed back to the next sync",
+            )
+    return len(runs)
+
+
+def close_lost_runs(session: Session, older_than_s: float) -> int:
+    """Close runs whose sync never got through its listing (its task was lost with Redis or a worker)."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+    runs = session.scalars(
+        select(SyncRun).where(
+            SyncRun.status == "running",
+            SyncRun.list_requests == 0,
+            SyncRun.started_at < cutoff,
+            ~_outstanding(SyncRun.id),
+        )
+    ).all()
+    for run in runs:
+        finish(
+            session,
+            run,
+            "error",
+            "the sync never finished its listing (its task was lost); the next sync continues",
+        )
+    return len(runs)
+
+
+def fail_account_runs(session: Session, account_id: int, message: str) -> None:
+    """Close every running run of an account that cannot go on (it needs a login)."""
+    for run in session.scalars(
+        select(SyncRun).where(SyncRun.account_id == account_id, SyncRun.status == "running")
+    ):
+        finish(session, run, "error", message)
 
 
 def finish(session: Session, run: SyncRun, status: str, message: str | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -11,7 +12,7 @@ from shared.coordination import Coordinator, LocalCoordinator, RedisCoordinator
 from shared.db import dispose_engines
 from shared.garmin import GarminGateway
 from shared.models import Account
-from shared.ratelimit import RateLimiter
+from shared.ratelimit import RateLimiter, account_key
 from shared.storage import Storage
 from shared.tokens import TokenCipher, load_or_create_secret
 
@@ -36,6 +37,7 @@ class Runtime:
             limiter=RateLimiter(
                 coordinator,
                 settings.rate,
+                global_rate=settings.global_rate,
                 margin_ms=settings.rate_margin_ms,
                 cooldown_base_s=settings.cooldown_base_s,
             ),
@@ -56,7 +58,7 @@ class Runtime:
 
     def _new_gateway(self, account: Account, max_wait: float | None) -> GarminGateway:
         return GarminGateway(
-            account_key=f"account-{account.id}",
+            account_key=account_key(account.id),
             limiter=self.limiter,
             coordinator=self.coordinator,
             tokens=self.tokens(account.id),
@@ -67,6 +69,15 @@ class Runtime:
 
 _current: Runtime | None = None
 _lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    """A fork may happen while another thread (the dispatcher) holds the lock."""
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def get_runtime() -> Runtime:

@@ -122,3 +122,36 @@ _pg_counter = iter(range(1_000_000))
 def pg_url(pg_admin_url: str) -> str:
     """A fresh, empty database on the session's PostgreSQL server."""
     return create_database(pg_admin_url.rsplit("/", 1)[0] + "/postgres", f"gs_test_{next(_pg_counter)}")
+
+
+# --- the distributed stack ------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store of a stack test: each test runs on SQLite and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'garmin.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def make(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str) -> Iterator[Any]:
+    """Build a stack with the given simulator size, latency and settings; stopped after the test."""
+    from tests.stack import Stack, make_stack
+
+    made: list[Stack] = []
+
+    def build(**options: Any) -> Stack:
+        made.append(make_stack(tmp_path, redis_server, redis_url, database_url, **options))
+        return made[-1]
+
+    yield build
+    for built in made:
+        built.procs.stop()
+        built.sim.stop()
+
+
+@pytest.fixture
+def stack(make: Any) -> Any:
+    return make()

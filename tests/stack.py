@@ -1,13 +1,33 @@
-"""Real Celery worker and beat processes for the integration tests."""
+"""A real stack for the integration tests: the simulator, Celery worker and beat processes, a store.
+
+`Processes` starts `garminsync worker` / `beat` as a user would; `Stack` ties
+them to the simulator, the CLI and the database, with the checks a user makes.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from services.simulator.server import SimulatorServer
+from shared.config import normalize_database_url
+from shared.db import create_session
+from shared.fit import check_fit
+from shared.models import Account, Activity, SyncRun
+from shared.storage import TMP_PREFIX
+from tests.conftest import Cli, clean_environ, sim_env
+from tests.servers import RedisServer
 
 GARMINSYNC = str(Path(sys.executable).with_name("garminsync"))
 
@@ -39,6 +59,10 @@ class Processes:
     def beat(self, name: str = "beat") -> subprocess.Popen[bytes]:
         argv = [GARMINSYNC, "beat"]
         return self._spawn(name, argv)
+
+    def names(self) -> list[str]:
+        """Every process started, running or not (their logs stay)."""
+        return sorted(path.stem for path in self.log_dir.glob("*.log"))
 
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
@@ -87,3 +111,110 @@ def wait_until(predicate: object, timeout: float = 60.0, interval: float = 0.2, 
             return
         time.sleep(interval)
     raise TimeoutError(f"timed out waiting for {what or predicate}")
+
+
+@dataclass
+class Stack:
+    cli: Cli
+    sim: SimulatorServer
+    procs: Processes
+    redis: RedisServer
+    db_url: str
+
+    def states(self) -> dict[int, str]:
+        with create_session(self.db_url) as session:
+            return dict(session.execute(select(Activity.id, Activity.state)).tuples().all())
+
+    def count(self, state: str) -> int:
+        return sum(1 for value in self.states().values() if value == state)
+
+    def with_file(self) -> int:
+        """Activities with a file, over every account the simulator serves."""
+        return sum(
+            1
+            for email in self.sim.state.accounts()
+            for a in self.sim.state.activities(account=email)
+            if a.kind != "manual"
+        )
+
+    def archived_all(self) -> bool:
+        return self.count("downloaded") == self.with_file()
+
+    def add_account(self, name: str, email: str, activities: int, **options: Any) -> None:
+        """A second (third…) Garmin account in the simulator, logged in under `name`."""
+        self.sim.state.add_account(email, activities=activities, **options)
+        tokens = json.dumps(self.sim.state.issue_tokens(account=email))
+        imported = self.cli.subprocess("--account", name, "login", "--tokens", tokens)
+        assert imported.returncode == 0, imported.stderr
+
+    def account_states(self, name: str) -> dict[int, str]:
+        with create_session(self.db_url) as session:
+            return dict(
+                session.execute(select(Activity.id, Activity.state).join(Account).where(Account.name == name))
+                .tuples()
+                .all()
+            )
+
+    def runs(self) -> list[SyncRun]:
+        with create_session(self.db_url) as session:
+            return list(session.scalars(select(SyncRun).order_by(SyncRun.id)))
+
+    def sync(self, *args: str, account: str = "default") -> dict[str, Any]:
+        result = self.cli.subprocess("--account", account, "sync", "--json", *args)
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    def deliveries(self) -> int:
+        """Download tasks the workers received, re-deliveries included (from their logs)."""
+        pattern = re.compile(r"Task garminsync\.download_activity\[[0-9a-f-]+\] received")
+        return sum(len(pattern.findall(self.procs.log(name))) for name in self.procs.names())
+
+    def assert_archive_sound(self) -> None:
+        data = self.cli.data_dir
+        assert [p for p in data.rglob("*") if p.name.startswith(TMP_PREFIX)] == []
+        with create_session(self.db_url) as session:
+            stored = session.execute(
+                select(Activity.id, Activity.file_path, Activity.file_size).where(
+                    Activity.state == "downloaded"
+                )
+            ).all()
+        assert len({path for _, path, _ in stored}) == len(stored)
+        for activity_id, path, size in stored:
+            payload = (data / path).read_bytes()
+            assert len(payload) == size and str(activity_id) in path
+            if path.endswith(".fit"):
+                assert check_fit(payload).ok
+        assert len(list((data / "fit").iterdir())) == len(stored)  # nothing else under final names
+
+
+def make_stack(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    redis_url: str,
+    db_url: str,
+    activities: int = 40,
+    latency_ms: int = 50,
+    **env: str,
+) -> Stack:
+    sim = SimulatorServer(activities=activities, seed=11, latency_ms=latency_ms).start()
+    data = tmp_path / "data"
+    base = sim_env(
+        sim,
+        data,
+        REDIS_URL=redis_url,
+        DATABASE_URL=db_url,
+        GARMINSYNC_RATE_LIMIT="20/second",
+        GARMINSYNC_SECRET_KEY="integration-secret",
+        GARMINSYNC_MAX_WAIT="1",
+        GARMINSYNC_VISIBILITY_TIMEOUT="8",
+        GARMINSYNC_PAGE_SIZE="20",
+    )
+    base.update(env)
+    cli = Cli(base, data)
+    imported = cli.subprocess("login", "--tokens", base["GARMINTOKENS"])
+    assert imported.returncode == 0, imported.stderr
+    procs = Processes({**clean_environ(), **base}, tmp_path / "logs")
+    return Stack(cli, sim, procs, redis_server, normalize_database_url(db_url))
+
+
+StackFactory = Callable[..., Stack]

@@ -8,134 +8,22 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 from sqlalchemy import func, select
 
-from services.simulator.server import SimulatorServer
 from services.simulator.stats import max_requests_in_window
-from shared.config import normalize_database_url
 from shared.db import create_session
-from shared.fit import check_fit
-from shared.models import Account, Activity, SyncRun, TaskRun
-from shared.storage import TMP_PREFIX
-from tests.conftest import Cli, clean_environ, sim_env
-from tests.servers import RedisServer, free_port
-from tests.stack import Processes, wait_until
+from shared.models import Account, SyncRun, TaskRun
+from tests.servers import free_port
+from tests.stack import Stack, StackFactory, wait_until
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'data' / 'garmin.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
-@dataclass
-class Stack:
-    cli: Cli
-    sim: SimulatorServer
-    procs: Processes
-    redis: RedisServer
-    db_url: str
-
-    def states(self) -> dict[int, str]:
-        with create_session(self.db_url) as session:
-            return dict(session.execute(select(Activity.id, Activity.state)).tuples().all())
-
-    def count(self, state: str) -> int:
-        return sum(1 for value in self.states().values() if value == state)
-
-    def with_file(self) -> int:
-        return sum(1 for a in self.sim.state.activities() if a.kind != "manual")
-
-    def archived_all(self) -> bool:
-        return self.count("downloaded") == self.with_file()
-
-    def assert_archive_sound(self) -> None:
-        data = self.cli.data_dir
-        assert [p for p in data.rglob("*") if p.name.startswith(TMP_PREFIX)] == []
-        with create_session(self.db_url) as session:
-            stored = session.execute(
-                select(Activity.id, Activity.file_path, Activity.file_size).where(
-                    Activity.state == "downloaded"
-                )
-            ).all()
-        assert len({path for _, path, _ in stored}) == len(stored)
-        for activity_id, path, size in stored:
-            payload = (data / path).read_bytes()
-            assert len(payload) == size and str(activity_id) in path
-            if path.endswith(".fit"):
-                assert check_fit(payload).ok
-        assert len(list((data / "fit").iterdir())) == len(stored)  # nothing else under final names
-
-
-def make_stack(
-    tmp_path: Path,
-    redis_server: RedisServer,
-    redis_url: str,
-    db_url: str,
-    activities: int = 40,
-    latency_ms: int = 50,
-    **env: str,
-) -> Stack:
-    sim = SimulatorServer(activities=activities, seed=11, latency_ms=latency_ms).start()
-    data = tmp_path / "data"
-    base = sim_env(
-        sim,
-        data,
-        REDIS_URL=redis_url,
-        DATABASE_URL=db_url,
-        GARMINSYNC_RATE_LIMIT="20/second",
-        GARMINSYNC_SECRET_KEY="integration-secret",
-        GARMINSYNC_MAX_WAIT="1",
-        GARMINSYNC_VISIBILITY_TIMEOUT="8",
-        GARMINSYNC_PAGE_SIZE="20",
-    )
-    base.update(env)
-    cli = Cli(base, data)
-    imported = cli.subprocess("login", "--tokens", base["GARMINTOKENS"])
-    assert imported.returncode == 0, imported.stderr
-    procs = Processes({**clean_environ(), **base}, tmp_path / "logs")
-    return Stack(cli, sim, procs, redis_server, normalize_database_url(db_url))
-
-
-StackFactory = Callable[..., Stack]
-
-
-@pytest.fixture
-def make(
-    tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str
-) -> Iterator[StackFactory]:
-    """Build a stack with the given simulator size, latency and settings; stopped after the test."""
-    made: list[Stack] = []
-
-    def build(**options: Any) -> Stack:
-        made.append(make_stack(tmp_path, redis_server, redis_url, database_url, **options))
-        return made[-1]
-
-    yield build
-    for built in made:
-        built.procs.stop()
-        built.sim.stop()
-
-
-@pytest.fixture
-def stack(make: StackFactory) -> Stack:
-    return make()
-
-
-def sync(stack: Stack, *args: str, **env: str) -> dict:
-    result = stack.cli.subprocess("sync", "--json", *args, **env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+def sync(stack: Stack, *args: str) -> dict:
+    return stack.sync(*args)
 
 
 def test_full_archive_through_the_queues(stack: Stack) -> None:
@@ -217,9 +105,7 @@ def test_kill_9_of_a_worker_costs_only_a_retry(make: StackFactory) -> None:
 
 
 def test_redis_emptied_midway_loses_no_schedule_and_no_activity(make: StackFactory) -> None:
-    stack = make(
-        activities=40, latency_ms=200, GARMINSYNC_RATE_LIMIT="8/second", GARMINSYNC_REQUEUE_AFTER="10"
-    )
+    stack = make(activities=40, latency_ms=200, GARMINSYNC_RATE_LIMIT="8/second")
     assert stack.cli.subprocess("schedule", "set", "0 3 * * *").returncode == 0
     client = redis.Redis.from_url(stack.redis.url)
     key = "garminsync:redbeat:sync-account-1"
@@ -234,9 +120,7 @@ def test_redis_emptied_midway_loses_no_schedule_and_no_activity(make: StackFacto
     entry = json.loads(client.hget(key, "definition"))
     assert entry["task"] == "garminsync.sync_account"
     assert entry["kwargs"]["account_id"] == 1
-    # Lost messages: their claims go stale and the next sync takes them again.
-    time.sleep(10)
-    sync(stack, "--wait")
+    # Lost messages: the workers' dispatcher notices the empty Redis and publishes them again.
     wait_until(stack.archived_all, 90, what="every activity archived after the flush")
     stack.assert_archive_sound()
 
@@ -359,13 +243,13 @@ def test_task_history_marks_lost_runs_and_trims_old_ones(stack: Stack) -> None:
     with create_session(stack.db_url) as session:
         session.add_all([
             TaskRun(task_id="a", name="garminsync.download_activity", state="started", worker="dead@host",
-                    started_at=datetime.now(UTC), updated_at=datetime.now(UTC)),
+                    activity_id=101, started_at=datetime.now(UTC), updated_at=datetime.now(UTC)),
             TaskRun(task_id="b", name="garminsync.download_activity", state="started", worker="live@host",
-                    started_at=datetime.now(UTC), updated_at=datetime.now(UTC)),
+                    activity_id=102, started_at=datetime.now(UTC), updated_at=datetime.now(UTC)),
             TaskRun(task_id="c", name="garminsync.sync_account", state="succeeded", updated_at=old),
         ])  # fmt: skip
     try:
-        assert mark_lost(worker="dead@host") == 1
+        assert mark_lost(worker="dead@host") == [101]  # its activity goes back to the backlog
         assert trim_history() == 1  # GARMINSYNC_TASK_HISTORY_DAYS=30
     finally:
         set_runtime(None)

@@ -56,4 +56,42 @@ def test_postgresql(pg_url: str) -> None:
 
 
 def test_head_is_single() -> None:
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
+
+
+def upgrade_with_claims(url: str) -> None:
+    """Claims made before 0002 had their task published: they count as published, not as backlog."""
+    from sqlalchemy import text
+
+    url = normalize_database_url(url)
+    command.upgrade(_alembic_config(url), "0001")
+    with get_engine(url).begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, name, token_state, history_complete, created_at) "
+                "VALUES (1, 'a', 'valid', false, :t)"
+            ),
+            {"t": datetime(2026, 1, 1, tzinfo=UTC)},
+        )
+        for activity_id, state in ((1, "queued"), (2, "downloading"), (3, "missing")):
+            conn.execute(
+                text(
+                    "INSERT INTO activities (id, account_id, start_time, state, attempts, manual, "
+                    "deleted_upstream, queued_at, created_at, updated_at) "
+                    "VALUES (:id, 1, :t, :state, 0, false, false, :t, :t, :t)"
+                ),
+                {"id": activity_id, "state": state, "t": datetime(2026, 1, 1, tzinfo=UTC)},
+            )
+    ensure_schema(url)
+    with create_session(url) as session:
+        published = {a.id: a.dispatched_at is not None for a in session.query(Activity).all()}
+    assert published == {1: True, 2: True, 3: False}
+
+
+def test_upgrade_keeps_published_claims_sqlite(tmp_path: Path) -> None:
+    upgrade_with_claims(f"sqlite:///{tmp_path}/old.db")
+
+
+@pytest.mark.integration
+def test_upgrade_keeps_published_claims_postgresql(pg_url: str) -> None:
+    upgrade_with_claims(pg_url)

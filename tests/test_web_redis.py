@@ -18,7 +18,7 @@ from flask import Flask
 from services.web.app import create_app
 from services.web.pending import PendingLogin, PendingLogins
 from shared.db import create_session
-from shared.models import SyncRun
+from shared.models import Activity, SyncRun
 from shared.runtime import set_runtime
 from shared.tokens import TokenCipher
 from tests.servers import RedisServer, redis_binary
@@ -63,10 +63,14 @@ def test_actions_reach_redis_and_queues_are_counted(app: Flask, redis_server: Re
     retry = client.post(f"/api/activities/{BASE_ID + 35}/retry", headers=headers)
     assert retry.status_code == 202
     direct = redis.Redis.from_url(redis_server.url)
-    assert direct.llen("sync") == 1 and direct.llen("downloads") == 1
+    # The download waits in the store for the workers' dispatcher (none runs here), not in Redis.
+    assert direct.llen("sync") == 1 and direct.llen("downloads") == 0
+    with create_session(app.extensions["garminsync"].settings.database_url) as session:
+        waiting = session.get(Activity, BASE_ID + 35)
+        assert waiting is not None and waiting.state == "queued" and waiting.dispatched_at is None
 
     workers = client.get("/api/workers").get_json()
-    assert workers["redis_ok"] is True and workers["queues"] == {"sync": 1, "downloads": 1}
+    assert workers["redis_ok"] is True and workers["queues"] == {"sync": 1, "downloads": 0}
     assert workers["workers"] == []  # nobody answered the ping
     assert "No worker answered the ping" in client.get("/tasks").get_data(as_text=True)
     assert 'garminsync_queue_length{queue="sync"} 1.0' in client.get("/metrics").get_data(as_text=True)

@@ -278,7 +278,7 @@ def _run_sync(ctx: App, *, full: bool, filters: Filters, wait: bool, as_json: bo
 
 
 def _download_with_progress(ctx: App, activity_ids: list[int], run_id: int | None) -> Counter[str]:
-    from services.worker.embedded import download_inline
+    from shared.inprocess import download_inline
 
     if not activity_ids:
         return Counter()
@@ -290,7 +290,7 @@ def _download_with_progress(ctx: App, activity_ids: list[int], run_id: int | Non
                 progress.console.print(f"[red]failed[/red] {outcome.activity_id}: {outcome.message}")
             progress.advance(bar)
 
-        return download_inline(ctx.runtime, activity_ids, run_id, advance)
+        return download_inline(ctx.runtime, activity_ids, advance)
 
 
 def _report(ctx: App, run_id: int, counts: Counter[str], as_json: bool) -> int:

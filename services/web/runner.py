@@ -143,7 +143,7 @@ class EmbeddedRunner:
         self._download(status, summary.queued, status.run_id)
 
     def _download(self, status: JobStatus, activity_ids: list[int], run_id: int | None) -> None:
-        from services.worker.embedded import download_inline
+        from shared.inprocess import download_inline
 
         def advance(outcome: Outcome) -> None:
             status.done += 1
@@ -151,4 +151,4 @@ class EmbeddedRunner:
                 status.failed += 1
 
         if activity_ids:
-            download_inline(self.runtime, activity_ids, run_id, advance)
+            download_inline(self.runtime, activity_ids, advance)

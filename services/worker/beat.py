@@ -99,7 +99,7 @@ def sweep_task_history() -> None:
     from services.worker.celery_app import TASK_HARD_LIMIT_S
     from services.worker.signals import mark_lost, trim_history
 
-    lost = mark_lost(older_than_s=TASK_HARD_LIMIT_S * 2)
+    lost = len(mark_lost(older_than_s=TASK_HARD_LIMIT_S * 2))
     trimmed = trim_history()
     if lost or trimmed:
         log.info("task history: %d marked lost, %d trimmed", lost, trimmed)

@@ -1,17 +1,17 @@
-"""The Celery app: Redis broker and results, two queues, at-least-once delivery.
+"""The Celery app: a Redis broker, two queues, at-least-once delivery.
 
-Tasks are `@shared_task`s in `tasks.py` and never import this module's
-callers; `celery -A services.worker.celery_app worker` finds `app` here.
+Tasks are `@shared_task`s in `tasks.py` and never import this module;
+`celery -A services.worker.celery_app worker` finds `app` here. Results are
+not kept in Redis: outcomes live in the store (`sync_runs`, `task_runs`).
 """
 
 from __future__ import annotations
 
 from celery import Celery
 
+from services.worker.names import DOWNLOAD_QUEUE, DOWNLOAD_TASK, SYNC_QUEUE, SYNC_TASK
 from shared.config import Settings, load_settings
 
-SYNC_QUEUE = "sync"
-DOWNLOAD_QUEUE = "downloads"
 TASK_SOFT_LIMIT_S = 600
 TASK_HARD_LIMIT_S = 900
 
@@ -20,8 +20,9 @@ def celery_config(settings: Settings) -> dict[str, object]:
     broker = settings.redis_url or "memory://"
     # The visibility timeout (GARMINSYNC_VISIBILITY_TIMEOUT, default 2 h) is how long
     # a killed worker's task waits before Redis hands it to another worker. It must
-    # exceed every countdown we set (cool-downs and back-offs cap at 15 min), or a
-    # task that is only waiting for its ETA would be delivered twice.
+    # exceed every countdown we set (a sync's retry back-off caps at 15 min), or a
+    # task that is only waiting for its ETA would be delivered twice. Downloads
+    # carry no countdown: the dispatcher publishes them when they may run.
     # kombu scans for such tasks every interval x throttle seconds (100 s by default);
     # scale the scan with the timeout so a short timeout also means a quick recovery.
     scan_s = max(1, min(100, settings.visibility_timeout_s // 8))
@@ -50,8 +51,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "broker_connection_retry_on_startup": True,
         "task_default_queue": SYNC_QUEUE,
         "task_routes": {
-            "garminsync.sync_account": {"queue": SYNC_QUEUE},
-            "garminsync.download_activity": {"queue": DOWNLOAD_QUEUE},
+            SYNC_TASK: {"queue": SYNC_QUEUE},
+            DOWNLOAD_TASK: {"queue": DOWNLOAD_QUEUE},
             "garminsync.*": {"queue": SYNC_QUEUE},
         },
         "timezone": "UTC",
@@ -71,6 +72,8 @@ def create_celery(settings: Settings | None = None) -> Celery:
     app = Celery("garminsync")
     app.conf.update(celery_config(settings))
     app.autodiscover_tasks(["services.worker"], related_name="tasks", force=True)
+    import services.worker.dispatcher
+    import services.worker.logs
     import services.worker.signals  # noqa: F401  (connects the task-history signals)
 
     return app

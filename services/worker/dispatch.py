@@ -1,15 +1,22 @@
-"""How the CLI and the dashboard hand work to the workers (Redis mode)."""
+"""How the CLI and the dashboard hand work to the workers (Redis mode).
+
+A sync is a task on the `sync` queue. Downloads are not published here: the
+claimed activities wait in the database, and the workers' dispatcher
+publishes them at the pace of each account's budget. Handing them on only
+needs Redis to be reachable (the workers' broker); when it is not, the claims
+are given back at once, so nothing waits for a queue it never reached.
+"""
 
 from __future__ import annotations
 
-from uuid import uuid4
-
+from celery import Celery
 from kombu.exceptions import OperationalError
-from redis.exceptions import RedisError
 
+from services.worker.names import SYNC_QUEUE, SYNC_TASK
 from shared.coordination import RedisCoordinator
+from shared.db import create_session
 from shared.errors import BrokerUnavailable
-from shared.planning import Filters
+from shared.planning import Filters, release
 from shared.runtime import get_runtime
 
 
@@ -20,15 +27,23 @@ def _require_broker() -> None:
         raise BrokerUnavailable("cannot reach Redis (REDIS_URL): nothing was queued")
 
 
-def enqueue_sync(account_id: int, run_id: int, full: bool = False, filters: Filters | None = None) -> str:
-    """Queue a sync of one account; returns the Celery task id."""
-    import services.worker.celery_app  # noqa: F401  (the configured app becomes current)
-    from services.worker.tasks import sync_account
+def enqueue_sync(
+    account_id: int,
+    run_id: int,
+    full: bool = False,
+    filters: Filters | None = None,
+    app: Celery | None = None,
+) -> str:
+    """Queue a sync of one account; returns the Celery task id (also stored on the run)."""
+    if app is None:
+        from services.worker.celery_app import app as default_app
 
+        app = default_app
     filters = filters or Filters()
     _require_broker()
     try:
-        result = sync_account.apply_async(
+        result = app.send_task(
+            SYNC_TASK,
             kwargs={
                 "account_id": account_id,
                 "run_id": run_id,
@@ -37,40 +52,33 @@ def enqueue_sync(account_id: int, run_id: int, full: bool = False, filters: Filt
                 "until": filters.until.isoformat() if filters.until else None,
                 "activity_type": filters.activity_type,
             },
+            queue=SYNC_QUEUE,
             retry=False,
         )
     except (OperationalError, OSError) as exc:
         raise BrokerUnavailable(f"cannot reach Redis to queue the sync: {exc}") from None
+    _store_task_id(run_id, str(result.id))
     return str(result.id)
 
 
+def _store_task_id(run_id: int, task_id: str) -> None:
+    from shared.models import SyncRun
+
+    with create_session(get_runtime().settings.database_url) as session:
+        run = session.get(SyncRun, run_id)
+        if run is not None:
+            run.task_id = task_id
+
+
 def enqueue_downloads(activity_ids: list[int], run_id: int | None = None) -> None:
-    """One task per activity over one broker connection; their history rows in one INSERT."""
-    from services.worker.celery_app import DOWNLOAD_QUEUE  # also makes the configured app current
-    from services.worker.signals import record_queued_many
-    from services.worker.tasks import download_activity
+    """Hand claimed activities to the workers; gives the claims back if Redis is unreachable.
 
-    _require_broker()
-    items = [(uuid4().hex, (activity_id, run_id)) for activity_id in activity_ids]
-    record_queued_many(download_activity.name, DOWNLOAD_QUEUE, items)
+    `run_id` is accepted for callers that pass it; the claim already says
+    which run (if any) an activity belongs to.
+    """
     try:
-        with (
-            download_activity.app.producer_or_acquire() as producer,
-            # kombu buffers the messages and writes them in pipelined round trips
-            # instead of one Redis client and round trip per message.
-            producer.batch(max_size=PUBLISH_BATCH),
-        ):
-            for task_id, args in items:
-                download_activity.apply_async(
-                    args,
-                    task_id=task_id,
-                    producer=producer,
-                    retry=False,
-                    argsrepr=repr(args),  # spares Celery's saferepr
-                    kwargsrepr="{}",
-                )
-    except (OperationalError, OSError, RedisError) as exc:
-        raise BrokerUnavailable(f"cannot reach Redis to queue downloads: {exc}") from None
-
-
-PUBLISH_BATCH = 1000
+        _require_broker()
+    except BrokerUnavailable:
+        with create_session(get_runtime().settings.database_url) as session:
+            release(session, activity_ids)
+        raise

@@ -1,43 +1,49 @@
 """The Celery tasks: thin shells over `shared.jobs`.
 
-They carry ids only, never secrets. Transient trouble becomes a Celery retry
-with back-off (or Garmin's Retry-After); auth trouble does not retry: the
-account waits for `garminsync login`.
+They carry ids only, never secrets. A download never waits for the budget by
+retrying: the dispatcher publishes it when its slot is near, and if the slot
+is still taken after GARMINSYNC_MAX_WAIT the activity simply goes back to the
+backlog. Transient trouble also goes back to the backlog, with a back-off; auth
+trouble hands the account's backlog back until `garminsync login`.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any
 
 from celery import Task, shared_task
-from celery.exceptions import Reject
 
-from services.worker.dispatch import enqueue_downloads
+from services.worker.names import DOWNLOAD_TASK, SYNC_TASK
 from shared import jobs
+from shared.archive import backoff_delay
 from shared.db import create_session
 from shared.errors import AuthRequired, RateLimited, TransientError
 from shared.planning import Filters
 from shared.runs import fail_run
 from shared.runtime import get_runtime
 
-MAX_RETRIES = 12
+log = logging.getLogger(__name__)
+
+SYNC_MAX_RETRIES = 5
 
 
-@shared_task(bind=True, name="garminsync.download_activity", max_retries=MAX_RETRIES)
-def download_activity(self: Task, activity_id: int, run_id: int | None = None) -> dict[str, Any]:
+@shared_task(name=DOWNLOAD_TASK)
+def download_activity(activity_id: int, run_id: int | None = None) -> dict[str, Any]:
+    """Archive one activity. `run_id` is accepted from tasks published before revision 0002."""
     runtime = get_runtime()
     try:
-        outcome = jobs.archive(runtime, activity_id, run_id, max_wait=runtime.settings.max_wait_s)
+        outcome = jobs.archive(runtime, activity_id, max_wait=runtime.settings.max_wait_s)
     except AuthRequired as exc:
-        if run_id is not None:  # the run cannot finish until someone logs in: say so
-            with create_session(runtime.settings.database_url) as session:
-                fail_run(session, run_id, str(exc))
-        raise Reject(str(exc), requeue=False) from None
-    if outcome.status == "retry":
-        delay = outcome.retry_after or jobs.backoff_delay(self.request.retries, runtime.settings.retry_base_s)
-        raise self.retry(countdown=delay, max_retries=None if outcome.retry_after else MAX_RETRIES)
-    return {"activity_id": activity_id, "status": outcome.status, "path": outcome.path}
+        log.warning("activity %s: %s", activity_id, exc)
+        return {"activity_id": activity_id, "status": "needs_login"}
+    result: dict[str, Any] = {"activity_id": activity_id, "status": outcome.status}
+    if outcome.path:
+        result["path"] = outcome.path
+    if outcome.status == "retry" and outcome.retry_after:
+        result["retry_in_s"] = round(outcome.retry_after, 1)
+    return result
 
 
 class SyncTask(Task):
@@ -50,7 +56,7 @@ class SyncTask(Task):
                 fail_run(session, int(run_id), str(exc))
 
 
-@shared_task(bind=True, base=SyncTask, name="garminsync.sync_account", max_retries=5)
+@shared_task(bind=True, base=SyncTask, name=SYNC_TASK, max_retries=SYNC_MAX_RETRIES)
 def sync_account(
     self: Task,
     account_id: int,
@@ -63,7 +69,7 @@ def sync_account(
 ) -> dict[str, Any]:
     runtime = get_runtime()
     if run_id is None:  # a scheduled run: open it here and keep it across retries
-        run_id = jobs.open_run_for(runtime, account_id, trigger, full)
+        run_id = jobs.open_run_for(runtime, account_id, trigger, full, task_id=self.request.id)
         self.request.kwargs["run_id"] = run_id
     filters = Filters(
         since=date.fromisoformat(since) if since else None,
@@ -77,13 +83,13 @@ def sync_account(
             run_id,
             full=full,
             filters=filters,
-            fan_out=enqueue_downloads,
-            max_wait=runtime.settings.max_wait_s,
+            max_wait=jobs.listing_wait_s(runtime),
         )
     except AuthRequired as exc:
-        raise Reject(str(exc), requeue=False) from None
+        log.warning("sync of account %s: %s", account_id, exc)
+        return {"run_id": run_id, "status": "needs_login"}
     except (RateLimited, TransientError) as exc:
-        delay = getattr(exc, "retry_after", None) or jobs.backoff_delay(
+        delay = getattr(exc, "retry_after", None) or backoff_delay(
             self.request.retries, runtime.settings.retry_base_s
         )
         raise self.retry(countdown=delay, exc=exc, kwargs={**self.request.kwargs, "run_id": run_id}) from None

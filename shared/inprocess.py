@@ -1,8 +1,8 @@
 """Embedded mode: the download job run in-process, for machines without Redis.
 
-Same job code as the Celery task (`shared.jobs.archive`); retries wait their
-back-off in a small timer queue instead of a broker, so one activity that
-needs a retry does not hold up the others.
+Same job code as the Celery task (`shared.jobs.archive`), waiting for the
+budget in-process; retries wait their back-off in a small timer queue, so one
+activity that needs a retry does not hold up the others.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from shared.db import create_session
 from shared.planning import release
 from shared.runtime import Runtime
 
-MAX_RETRIES = 12
+MAX_RETRIES = 12  # 429 cool-downs in a row before an activity is left for the next run
 
 
 def download_inline(
     runtime: Runtime,
     activity_ids: list[int],
-    run_id: int | None,
     on_outcome: Callable[[Outcome], None] = lambda _outcome: None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Counter[str]:
@@ -41,9 +40,9 @@ def download_inline(
             wait = not_before - time.monotonic()
             if wait > 0:
                 sleep(wait)
-            outcome = jobs.archive(runtime, activity_id, run_id)
+            outcome = jobs.archive(runtime, activity_id)
             if outcome.status == "retry" and retries < MAX_RETRIES:
-                delay = outcome.retry_after or jobs.backoff_delay(retries, runtime.settings.retry_base_s)
+                delay = outcome.retry_after or 0.0
                 heapq.heappush(queue, (time.monotonic() + delay, order, activity_id, retries + 1))
                 continue
             if outcome.status == "retry":

@@ -1,0 +1,235 @@
+"""The dispatcher's decisions, on SQLite and the in-process coordinator (no broker).
+
+The same class runs in every worker against Redis; tests/test_pacing.py
+drives it through real workers. Here each rule is checked on its own.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from shared.backlog import expire_leases, release_account
+from shared.coordination import LocalCoordinator
+from shared.db import create_session, ensure_schema
+from shared.models import Account, Activity, DownloadState, SyncRun, TokenState
+from shared.pacing import Dispatcher, listing_flag, share_out
+from shared.ratelimit import RateLimiter, account_key
+from shared.ratelimit_spec import parse_rate
+from shared.runs import close_lost_runs, close_settled_runs
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'pacing.db'}"
+    ensure_schema(url)
+    return url
+
+
+def add_account(db_url: str, name: str, backlog: int, run: bool = True, **values: object) -> tuple[int, int]:
+    """An account with `backlog` queued activities (claimed by one run); (account id, run id)."""
+    with create_session(db_url) as session:
+        account = Account(name=name, token_state=values.pop("token_state", TokenState.VALID))
+        session.add(account)
+        session.flush()
+        sync = SyncRun(
+            account_id=account.id, trigger="cli", status="running", queued=backlog, list_requests=1
+        )
+        session.add(sync)
+        session.flush()
+        base = 20_000_000_000 + account.id * 1_000_000
+        for i in range(backlog):
+            session.add(
+                Activity(
+                    id=base + i,
+                    account_id=account.id,
+                    start_time=EPOCH + timedelta(hours=i),
+                    state=DownloadState.QUEUED,
+                    queued_at=datetime.now(UTC),
+                    run_id=sync.id if run else None,
+                )
+            )
+        return account.id, sync.id
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.published: list[int] = []
+
+    def __call__(self, ids: list[int]) -> None:
+        self.published.extend(ids)
+
+
+def dispatcher(
+    db_url: str,
+    coordinator: LocalCoordinator,
+    rate: str = "10/minute",
+    global_rate: str | None = None,
+    worker: str = "w1",
+) -> tuple[Dispatcher, Recorder, RateLimiter]:
+    limiter = RateLimiter(
+        coordinator,
+        parse_rate(rate),
+        global_rate=parse_rate(global_rate) if global_rate else None,
+        margin_ms=0,
+    )
+    recorder = Recorder()
+    return (
+        Dispatcher(
+            db_url, limiter, coordinator, recorder, worker=worker, downloading_lease_s=960, max_wait_s=5
+        ),
+        recorder,
+        limiter,
+    )
+
+
+def by_account(ids: list[int]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for activity_id in ids:
+        account = (activity_id - 20_000_000_000) // 1_000_000
+        counts[account] = counts.get(account, 0) + 1
+    return counts
+
+
+def test_publishes_only_what_the_budget_admits_and_counts_published_tasks(db_url: str) -> None:
+    add_account(db_url, "a", backlog=100)
+    coordinator = LocalCoordinator()
+    pacer, recorder, limiter = dispatcher(db_url, coordinator, "10/minute")
+    assert pacer.tick() == 10
+    assert pacer.tick() == 0  # those 10 are published, not yet started: they hold the budget
+    # The workers run them: each takes its slot; the window is now full for a minute.
+    for _ in range(10):
+        limiter.acquire(account_key(1))
+    with create_session(db_url) as session:
+        for activity in session.scalars(select(Activity).where(Activity.id.in_(recorder.published))):
+            activity.state = DownloadState.DOWNLOADED
+    assert pacer.tick() == 0
+    assert len(recorder.published) == len(set(recorder.published)) == 10
+    # Newest first.
+    assert recorder.published == sorted(recorder.published, reverse=True)
+
+
+def test_a_slot_freeing_within_the_lookahead_is_published_ahead(db_url: str) -> None:
+    add_account(db_url, "a", backlog=10)
+    coordinator = LocalCoordinator()
+    pacer, _recorder, limiter = dispatcher(db_url, coordinator, "2/second")
+    limiter.acquire(account_key(1))
+    limiter.acquire(account_key(1))
+    # Both slots free within the next second: the tasks can be on their way already.
+    assert pacer.tick() == 2
+
+
+def test_each_account_has_its_own_budget(db_url: str) -> None:
+    add_account(db_url, "big", backlog=500)
+    add_account(db_url, "small", backlog=1)
+    add_account(db_url, "medium", backlog=20)
+    pacer, recorder, _ = dispatcher(db_url, LocalCoordinator(), "10/minute")
+    pacer.tick()
+    assert by_account(recorder.published) == {1: 10, 2: 1, 3: 10}
+
+
+def test_a_global_budget_is_shared_out_in_turn(db_url: str) -> None:
+    for name in ("a", "b", "c"):
+        add_account(db_url, name, backlog=50)
+    coordinator = LocalCoordinator()
+    pacer, recorder, _limiter = dispatcher(db_url, coordinator, "10/minute", global_rate="12/minute")
+    pacer.tick()
+    assert by_account(recorder.published) == {1: 4, 2: 4, 3: 4}
+    assert share_out({1: 5, 2: 1, 3: 5}, 7, start=0) == {1: 3, 2: 1, 3: 3}
+    assert share_out({1: 5, 2: 5}, 3, start=1) == {2: 2, 1: 1}  # the turn moves on
+    assert share_out({1: 2}, 0, start=0) == {}
+
+
+def test_accounts_listing_or_needing_login_wait(db_url: str) -> None:
+    add_account(db_url, "listing", backlog=5)
+    add_account(db_url, "locked", backlog=5, token_state=TokenState.NEEDS_LOGIN)
+    add_account(db_url, "free", backlog=5)
+    coordinator = LocalCoordinator()
+    coordinator.set_flag(listing_flag(1), 60_000)
+    pacer, recorder, _ = dispatcher(db_url, coordinator)
+    pacer.tick()
+    assert by_account(recorder.published) == {3: 5}
+    coordinator.clear_flag(listing_flag(1))
+    pacer.tick()
+    assert by_account(recorder.published) == {3: 5, 1: 5}
+
+
+def test_a_cool_down_stops_publishing(db_url: str) -> None:
+    add_account(db_url, "a", backlog=5)
+    coordinator = LocalCoordinator()
+    pacer, _recorder, limiter = dispatcher(db_url, coordinator)
+    limiter.note_429(account_key(1), retry_after=30)
+    assert pacer.tick() == 0
+
+
+def test_back_off_is_honoured(db_url: str) -> None:
+    add_account(db_url, "a", backlog=2)
+    with create_session(db_url) as session:
+        first = session.scalars(select(Activity).order_by(Activity.id)).first()
+        assert first is not None
+        first.not_before = datetime.now(UTC) + timedelta(seconds=60)
+    pacer, recorder, _ = dispatcher(db_url, LocalCoordinator())
+    assert pacer.tick() == 1
+    assert first.id not in recorder.published
+
+
+def test_only_the_leader_publishes(db_url: str) -> None:
+    add_account(db_url, "a", backlog=20)
+    coordinator = LocalCoordinator()
+    one, published_one, _ = dispatcher(db_url, coordinator, worker="w1")
+    two, published_two, _ = dispatcher(db_url, coordinator, worker="w2")
+    one.tick()
+    two.tick()
+    assert len(published_one.published) == 10 and published_two.published == []
+
+
+def test_tasks_lost_with_redis_are_published_again_after_a_window(db_url: str) -> None:
+    add_account(db_url, "a", backlog=4)
+    pacer, recorder, _ = dispatcher(db_url, LocalCoordinator())
+    assert pacer.tick() == 4
+    # A new coordinator has no epoch marker: as after Redis was emptied mid-work.
+    fresh_coordinator = LocalCoordinator()
+    fresh, recorder2, limiter = dispatcher(db_url, fresh_coordinator)
+    assert fresh.tick() == 0  # what was spent is unknown: the budget counts as spent for a window
+    assert limiter.free_slots(account_key(1), 0) == 0
+    with create_session(db_url) as session:
+        assert session.scalars(select(Activity.dispatched_at)).all() == [None] * 4
+    # Once the window has passed they go out again (here: a log a window old).
+    fresh_coordinator._logs[account_key(1)].clear()
+    assert fresh.tick() == 4
+    assert sorted(recorder2.published) == sorted(recorder.published)
+
+
+def test_a_new_redis_with_nothing_under_way_costs_no_window(db_url: str) -> None:
+    add_account(db_url, "a", backlog=3)  # a run waiting for its downloads, none published yet
+    pacer, _recorder, _ = dispatcher(db_url, LocalCoordinator())
+    assert pacer.tick() == 3
+
+
+def test_expired_leases_and_settled_or_lost_runs(db_url: str) -> None:
+    _, run_id = add_account(db_url, "a", backlog=3)
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    with create_session(db_url) as session:
+        rows = list(session.scalars(select(Activity).order_by(Activity.id)))
+        rows[0].dispatched_at = long_ago  # published two hours ago, never started
+        rows[1].state, rows[1].dispatched_at = DownloadState.DOWNLOADING, long_ago  # started, never ended
+        rows[2].state = DownloadState.DOWNLOADED
+        lost = SyncRun(account_id=1, trigger="schedule", status="running", started_at=long_ago)
+        session.add(lost)
+    with create_session(db_url) as session:
+        assert expire_leases(session, datetime.now(UTC), downloading_lease_s=960) == 2
+        assert close_settled_runs(session) == 0  # two are queued again: the run goes on
+        assert close_lost_runs(session, older_than_s=3600) == 1
+        assert release_account(session, 1) == 2
+        assert close_settled_runs(session) == 1
+    with create_session(db_url) as session:
+        run = session.get(SyncRun, run_id)
+        assert run is not None and run.status == "partial"
+        assert "handed back" in (run.message or "")
+        states = sorted(session.scalars(select(Activity.state)))
+        assert states == ["downloaded", "missing", "missing"]
