@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,36 @@ def test_schedule_commands_and_a_wrong_cron(cli: Cli) -> None:
     assert json.loads(cli("schedule", "show", "--json").stdout)["next_runs"] == []
     assert cli("schedule", "set", "weekly").exit_code == 0
     assert json.loads(cli("schedule", "show", "--json").stdout)["cron"] == "30 3 * * 1"
+
+
+@pytest.mark.parametrize(
+    ("cron", "message"),
+    [
+        ("0 0 30 2 *", "never runs"),
+        ("0 0 31 4,6 *", "never runs"),
+        ("0 0 L * *", "may only use numbers"),
+        ("0 0 * * 7", "0 is Sunday"),
+        ("0 0 1 * 1", "restrict only one"),
+    ],
+)
+def test_a_cron_beat_cannot_run_is_refused(cli: Cli, cron: str, message: str) -> None:
+    assert cli("schedule", "set", "daily").exit_code == 0
+    wrong = cli.subprocess("schedule", "set", cron)
+    assert wrong.returncode == 2, wrong.stderr
+    assert message in wrong.stderr and "Traceback" not in wrong.stderr
+    assert json.loads(cli("schedule", "show", "--json").stdout)["cron"] == "30 3 * * *"  # kept
+
+
+def test_an_impossible_stored_cron_does_not_break_the_commands(cli: Cli) -> None:
+    """A schedule saved before crons were checked: shown with the reason, nothing fails."""
+    assert cli("schedule", "set", "daily").exit_code == 0
+    with sqlite3.connect(cli.data_dir / "garmin.db") as conn:
+        conn.execute("UPDATE schedules SET cron = '0 0 30 2 *'")
+    shown = cli.subprocess("schedule", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["next_runs"] == [] and "never runs" in data["error"]
+    human = cli.subprocess("schedule", "show")
+    assert human.returncode == 0 and "never runs" in human.stdout
+    assert cli.subprocess("status").returncode == 0
+    assert cli("schedule", "set", "hourly").exit_code == 0
