@@ -7,6 +7,7 @@ reported with its name before any work starts.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class Settings:
     visibility_timeout_s: int = 7200
     flower_url: str | None = None
     rate_margin_ms: int = 100
+    web_allowed_hosts: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -105,6 +107,21 @@ def _check_layout(layout: str) -> str:
     return layout
 
 
+_HOST_PATTERN = re.compile(r"\*|\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|[0-9a-f:.]+")
+
+
+def _allowed_hosts(value: str | None) -> tuple[str, ...]:
+    """GARMINSYNC_WEB_ALLOWED_HOSTS: host names (no scheme, no port), comma-separated."""
+    names = [name.strip().lower().strip("[]") for name in (value or "").split(",") if name.strip()]
+    for name in names:
+        if not _HOST_PATTERN.fullmatch(name):
+            raise ConfigError(
+                f"GARMINSYNC_WEB_ALLOWED_HOSTS takes host names such as garmin.example.org or "
+                f".example.org (no scheme, port or path), got {name!r}"
+            )
+    return tuple(name.rstrip(".") for name in names)
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = None) -> Settings:
     """Read settings: process environment first, then `.env` (cwd or GARMINSYNC_ENV_FILE)."""
     env = dict(os.environ if environ is None else environ)
@@ -161,4 +178,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         visibility_timeout_s=_int(raw, "GARMINSYNC_VISIBILITY_TIMEOUT", 7200, 5, 86400 * 7),
         flower_url=flower_url,
         rate_margin_ms=_int(raw, "GARMINSYNC_RATE_MARGIN_MS", 100, 0, 60_000),
+        web_allowed_hosts=_allowed_hosts(get("GARMINSYNC_WEB_ALLOWED_HOSTS")),
     )

@@ -90,6 +90,7 @@ def create_app(
     if config:
         app.config.update(config)
 
+    app.before_request(auth.host_guard)  # before CSRF: a foreign host name gets nothing at all
     db.init_app(app)
     csrf.init_app(app)
     with app.app_context():

@@ -31,6 +31,7 @@ from flask import (
 from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response as BaseResponse
 
+from . import hosts
 from .context import web_state
 
 bp = Blueprint("auth", __name__)
@@ -107,6 +108,21 @@ def logged_in() -> bool:
     return hmac.compare_digest(str(session.get("auth", "")), marker)
 
 
+def host_guard() -> BaseResponse | None:
+    """The first `before_request` (before CSRF): a host name or origin we do not serve."""
+    state = web_state()
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    refused = hosts.refusal(
+        request.method,
+        request.host,
+        request.headers.get("Origin"),
+        state.settings.web_allowed_hosts,
+        state.auth_required,
+    )
+    return _refuse(refused) if refused else None
+
+
 def guard() -> BaseResponse | None:
     """`before_request`: loopback-only without a password, else a login."""
     state = web_state()
@@ -114,18 +130,21 @@ def guard() -> BaseResponse | None:
     if not state.auth_required:
         if endpoint in OPEN_ENDPOINTS or is_local(request.remote_addr, state.local_gateways):
             return None
-        message = (
+        return _refuse(
             "No GARMINSYNC_WEB_PASSWORD is set, so this dashboard only answers on the machine "
             "it runs on. Set a password to reach it over the network."
         )
-        if wants_json():
-            return _json_error(message, 403)
-        return Response(render_template("error.html", status=403, message=message), 403)
     if endpoint in PUBLIC_ENDPOINTS or logged_in():
         return None
     if wants_json():
         return _json_error("log in first (POST /api/login)", 401)
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def _refuse(message: str) -> BaseResponse:
+    if wants_json():
+        return _json_error(message, 403)
+    return Response(render_template("error.html", status=403, message=message), 403)
 
 
 def _json_error(message: str, status: int) -> BaseResponse:

@@ -7,7 +7,6 @@ the pending MFA logins live in that process; with Redis it runs two.
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from typing import Any
 
@@ -17,17 +16,7 @@ from shared.config import Settings, load_settings
 from shared.db import ensure_schema
 from shared.errors import GarminSyncError, UsageError
 
-LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
-
-
-def is_loopback_host(host: str) -> bool:
-    name = host.strip().strip("[]").lower()
-    if name in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+from .hosts import is_loopback_host
 
 
 def check_bind(host: str, settings: Settings) -> None:
