@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from shared.db import create_session
+from shared.garmin_values import finite
 from shared.models import Account, Activity, DownloadState, SyncRun
 from shared.planning import Filters
 from shared.runtime import Runtime
@@ -37,8 +38,9 @@ def activity_dict(activity: Activity) -> dict[str, Any]:
         "type": activity.activity_type,
         "start_time": iso(activity.start_time),
         "start_time_local": activity.start_time_local.isoformat() if activity.start_time_local else None,
-        "duration_s": activity.duration_s,
-        "distance_m": activity.distance_m,
+        # A value stored before `shared.garmin_values` checked them may be Infinity: not JSON.
+        "duration_s": finite(activity.duration_s),
+        "distance_m": finite(activity.distance_m),
         "manual": activity.manual,
         "deleted_upstream": activity.deleted_upstream,
         "state": activity.state,
