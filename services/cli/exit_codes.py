@@ -19,6 +19,7 @@ from shared.errors import (
     TransientError,
     UsageError,
 )
+from shared.garmin_values import strip_controls
 
 OK = 0
 UNEXPECTED = 1
@@ -50,7 +51,7 @@ def code_for(error: GarminSyncError) -> int:
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    typer.secho(f"error: {strip_controls(message)}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
 
 
