@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli
+from tests.conftest import Cli, strict_json
 
 
 @pytest.mark.parametrize(
@@ -136,3 +136,19 @@ def test_an_impossible_stored_cron_does_not_break_the_commands(cli: Cli) -> None
     assert human.returncode == 0 and "never runs" in human.stdout
     assert cli.subprocess("status").returncode == 0
     assert cli("schedule", "set", "hourly").exit_code == 0
+
+
+def test_names_from_garmin_print_as_plain_text(cli: Cli) -> None:
+    """Names with Rich markup, escapes, NUL and a right-to-left override (the simulator's
+    catalogue), on a terminal Rich would style: shown as text, never interpreted."""
+    terminal = {"FORCE_COLOR": "1", "COLUMNS": "400"}
+    result = cli.subprocess("list", "--all", **terminal)
+    assert result.returncode == 0, result.stderr
+    assert "Intervals [/tempo] 5x1k" in result.stdout
+    assert "[link=https://evil.example/x]click me[/link]" in result.stdout
+    assert "\x1b]8;" not in result.stdout  # no hyperlink, hidden or not
+    for text in (result.stdout, result.stderr, cli.subprocess("status", **terminal).stdout):
+        for char in ("\x00", "\x07", "\x9b", "\u202e", "\x1b[2J", "\x1b[31m"):
+            assert char not in text, repr(char)
+    listed = strict_json(cli.subprocess("list", "--offline", "--json").stdout)  # no Infinity
+    assert {row["name"] for row in listed} >= {"Null byte Ride", "Right-to-left gnp.exe"}

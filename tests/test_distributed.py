@@ -54,7 +54,11 @@ class Stack:
         return sum(1 for value in self.states().values() if value == state)
 
     def with_file(self) -> int:
-        return sum(1 for a in self.sim.state.activities() if a.kind != "manual")
+        return sum(1 for a in self.storable() if a.kind != "manual")
+
+    def storable(self) -> list[Any]:
+        """The simulator's activities but the one whose id exceeds 64 bits (skipped by design)."""
+        return [a for a in self.sim.state.activities() if a.storable]
 
     def archived_all(self) -> bool:
         return self.count("downloaded") == self.with_file()
@@ -149,7 +153,7 @@ def test_full_archive_through_the_queues(stack: Stack) -> None:
     with create_session(stack.db_url) as session:
         runs = session.execute(select(TaskRun.name, TaskRun.state, TaskRun.queue, TaskRun.worker)).all()
     downloads = [r for r in runs if r.name == "garminsync.download_activity"]
-    assert len(downloads) == len(stack.sim.state.activities())
+    assert len(downloads) == len(stack.storable())
     assert {r.state for r in downloads} == {"succeeded"}
     assert {r.queue for r in downloads} == {"downloads"}
     assert {r.worker.split("@")[0] for r in downloads} == {"w1", "w2"}  # both workers took work
@@ -331,7 +335,7 @@ def test_two_syncs_at_once_never_queue_an_activity_twice(stack: Stack) -> None:
             select(func.count()).select_from(TaskRun).where(TaskRun.name == "garminsync.download_activity")
         )
         runs = session.scalars(select(SyncRun).order_by(SyncRun.id)).all()
-    assert downloads == len(stack.sim.state.activities())
+    assert downloads == len(stack.storable())
     assert sorted(run.queued for run in runs) == [0, downloads]  # the other sync claimed nothing
     assert [run.status for run in runs] == ["success", "success"], [r.message for r in runs]
 

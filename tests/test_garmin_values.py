@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import select, update
 
+from services.simulator.server import SimulatorServer
 from services.web.app import create_app
+from shared.config import normalize_database_url
 from shared.db import create_session
 from shared.garmin_values import MAX_ACTIVITY_ID, activity_id, clean_json, clean_text, finite
 from shared.listing import summary_fields
-from shared.models import Activity
-from tests.conftest import strict_json
+from shared.models import Activity, SyncRun
+from tests.conftest import Cli, sim_env, strict_json
 from tests.web_factories import BASE_ID, FakeBroker, seed_store, web_settings
 
 CONTROLS = ("\x00", "\x1b", "\x07", "\x9b", "\u202e")
@@ -44,6 +48,43 @@ def test_one_odd_entry_does_not_stop_the_page() -> None:
     assert fields is not None and fields["duration_s"] is None and fields["distance_m"] is None
     assert strict_json(fields["summary_json"])["duration"] is None
     assert summary_fields({**good, "startTimeGMT": None, "beginTimestamp": math.inf}) is None
+
+
+def synced(db_url: str, tmp_path: Path) -> tuple[Cli, SimulatorServer, Any]:
+    sim = SimulatorServer(activities=40, seed=7).start()
+    data = tmp_path / "data"
+    cli = Cli(sim_env(sim, data, DATABASE_URL=db_url), data)
+    return cli, sim, cli.subprocess("download", "--missing")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def test_a_sync_stores_every_activity_but_the_huge_id(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """One NUL stopped every sync on PostgreSQL; an id beyond 2^63 stopped it everywhere."""
+    db_url = str(request.getfixturevalue("pg_url")) if engine == "postgresql" else ""
+    db_url = db_url or f"sqlite:///{tmp_path / 'data' / 'garmin.db'}"
+    cli, sim, result = synced(db_url, tmp_path)
+    try:
+        assert result.returncode == 0, result.stderr
+        assert "2^63" in result.stderr  # the odd entry is reported
+        expected = {a.activity_id for a in sim.state.activities() if a.storable}
+        odd = {a.odd: a.activity_id for a in sim.state.activities() if a.odd}
+    finally:
+        sim.stop()
+    with create_session(normalize_database_url(db_url)) as session:
+        stored = {a.id: a for a in session.scalars(select(Activity))}
+        run = session.scalars(select(SyncRun)).one()
+    assert set(stored) == expected and odd["huge_id"] not in stored
+    assert run.status == "success"
+    names = [a.name or "" for a in stored.values()]
+    assert "Null byte Ride" in names and "Intervals [/tempo] 5x1k" in names
+    assert not any(char in name for name in names for char in CONTROLS)
+    assert stored[odd["infinite_duration"]].duration_s is None
+    assert stored[odd["infinite_distance"]].distance_m is None
+    assert {a.state for a in stored.values()} <= {"downloaded", "no_file"}
+    listed = strict_json(cli.subprocess("list", "--offline", "--json").stdout)
+    assert len(listed) == len(expected)
 
 
 def test_the_dashboard_reads_values_stored_before_the_check(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import signal
@@ -130,8 +131,18 @@ def test_state_is_deterministic_from_seed() -> None:
 
 
 def test_activities_ids_times_kinds_and_names() -> None:
-    state = SimState(200, seed=1, now=NOW, gpx_ratio=0.05, tcx_ratio=0.03, manual_ratio=0.02, hostile_names=8)
-    acts = state.activities()
+    state = SimState(
+        200,
+        seed=1,
+        now=NOW,
+        gpx_ratio=0.05,
+        tcx_ratio=0.03,
+        manual_ratio=0.02,
+        hostile_names=len(HOSTILE_NAMES),
+    )
+    everything = state.activities()
+    acts = [a for a in everything if a.storable]  # 200, plus one whose id exceeds 64 bits
+    assert len(everything) == 201 and len(acts) == 200
     ids = [a.activity_id for a in acts]
     assert all(i > 2**31 for i in ids)
     assert 20_000_000_000 < min(ids) < 22_000_000_000
@@ -148,6 +159,22 @@ def test_activities_ids_times_kinds_and_names() -> None:
     none = SimState(50, seed=1, now=NOW, gpx_ratio=0, tcx_ratio=0, manual_ratio=0, hostile_names=0)
     assert {a.kind for a in none.activities()} == {"fit"}
     assert not {a.name for a in none.activities()} & set(HOSTILE_NAMES)
+    assert len(none.activities()) == 50 and not any(a.odd for a in none.activities())
+
+
+def test_the_catalogue_serves_values_no_client_can_store(sim: SimulatorServer) -> None:
+    """Garmin's JSON as Python writes it: `Infinity`, and an id beyond a signed 64-bit integer."""
+    odd = {a.odd: a for a in sim.state.activities() if a.odd}
+    assert set(odd) == {"huge_id", "infinite_duration", "infinite_distance"}
+    assert odd["huge_id"].activity_id >= 2**63
+    body = api_get(sim, "/activitylist-service/activities/search/activities", start=0, limit=1000).text
+    assert "Infinity" in body and str(odd["huge_id"].activity_id) in body
+    listed = {item["activityId"]: item for item in json.loads(body)}
+    assert listed[odd["infinite_duration"].activity_id]["duration"] == math.inf
+    assert listed[odd["infinite_distance"].activity_id]["distance"] == math.inf
+    assert original(sim, odd["huge_id"].activity_id).status_code == 200  # a sound file all the same
+    names = {a.name for a in sim.state.activities()}
+    assert {"Null\x00byte Ride", "Intervals [/tempo] 5x1k"} <= names  # 120 activities: all of them
 
 
 # --------------------------------------------------------------------------- #
@@ -205,7 +232,7 @@ def test_sso_login_without_mfa(sim: SimulatorServer, no_login_delay: None) -> No
     stats = sim.state.stats()
     assert stats["logins"] == 1 and stats["token_exchanges"] == 1
     assert stats["by_kind"]["login"] == 2  # sign-in page + credential POST
-    assert api.count_activities() == 120
+    assert api.count_activities() == 121  # 120 and the one whose id exceeds 64 bits
 
 
 def test_sso_login_wrong_password_fails_fast(sim: SimulatorServer, no_login_delay: None) -> None:
@@ -347,7 +374,7 @@ def test_list_paginates_newest_first(sim: SimulatorServer) -> None:
 
 def test_list_item_shape(sim: SimulatorServer) -> None:
     items = api_get(sim, "/activitylist-service/activities/search/activities", limit=200).json()
-    assert isinstance(items, list) and len(items) == 120
+    assert isinstance(items, list) and len(items) == 121  # with the huge id
     stamp = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
     for item in items:
         assert None not in item.values()
@@ -389,7 +416,7 @@ def test_list_filters_by_type_and_local_date(sim: SimulatorServer) -> None:
 
 def test_count_and_detail(sim: SimulatorServer) -> None:
     api = token_login(sim)
-    assert api.count_activities() == 120
+    assert api.count_activities() == 121  # 120 and the one whose id exceeds 64 bits
     aid = sim.state.activity_ids()[5]
     act = sim.state.get_activity(aid)
     assert act is not None
@@ -558,17 +585,17 @@ def test_token_fault_fails_the_refresh(sim: SimulatorServer) -> None:
 
 
 def test_add_and_delete_activities(sim: SimulatorServer) -> None:
-    before = sim.state.activity_ids()
+    before = [a.activity_id for a in sim.state.activities() if a.storable]
     ids = control(sim, "POST", "activities", {"count": 3}).json()["ids"]
     assert len(ids) == 3 and min(ids) > max(before) and ids == sorted(ids)
     api = token_login(sim)
     assert [a["activityId"] for a in api.get_activities(0, 3)] == ids[::-1]
-    assert api.count_activities() == 123
+    assert api.count_activities() == 124  # 120, the huge id and 3 new
     assert control(sim, "DELETE", f"activities/{ids[0]}").status_code == 200
     assert control(sim, "DELETE", f"activities/{ids[0]}").status_code == 404
     assert api_get(sim, f"/activity-service/activity/{ids[0]}").status_code == 404
     assert original(sim, ids[0]).status_code == 404
-    assert api.count_activities() == 122
+    assert api.count_activities() == 123
 
 
 def test_latency_config(sim: SimulatorServer) -> None:
@@ -656,7 +683,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         base = f"http://127.0.0.1:{port}"
         assert requests.get(base + "/__sim/health", timeout=5).json() == {"ok": True}
         assert requests.get(base + "/__sim/account", timeout=5).json()["mfa"] is True
-        assert len(requests.get(base + "/__sim/activities", timeout=5).json()) == 4
+        assert len(requests.get(base + "/__sim/activities", timeout=5).json()) == 5  # and the huge id
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _err = proc.communicate(timeout=10)
