@@ -33,9 +33,12 @@ from .broker import Broker, CeleryBroker, NoBroker
 from .cache import TTLCache
 from .context import EXTENSION, WebState, flower_url, session_secret, web_state
 from .errors import WebError, status_for
+from .expiring import expiring_keys
 from .extensions import csrf, db, store
+from .logins import Logins
 from .pending import PendingLogins
 from .runner import EmbeddedRunner
+from .throttle import Throttle
 
 log = logging.getLogger("garminsync.web")
 
@@ -52,6 +55,7 @@ NAV = [
     ("account.index", "Account"),
     ("system.index", "System"),
 ]
+SESSION_LIFETIME = timedelta(days=7)
 LOCAL_ONLY_NOTE = (
     "No GARMINSYNC_WEB_PASSWORD is set: the dashboard is open without login and answers "
     "only on this machine (127.0.0.1)."
@@ -80,7 +84,7 @@ def create_app(
         SESSION_COOKIE_NAME="garminsync_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(days=7),
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         WTF_CSRF_TIME_LIMIT=None,  # valid as long as the session: a tab left open still works
         MAX_CONTENT_LENGTH=1024 * 1024,
         SEND_FILE_MAX_AGE_DEFAULT=300,
@@ -98,6 +102,7 @@ def create_app(
     _ensure_default_account(settings)
 
     cache = TTLCache()
+    keys = expiring_keys(settings.redis_url)
     state = WebState(
         settings=settings,
         runtime=runtime,
@@ -106,6 +111,8 @@ def create_app(
         pending=PendingLogins(runtime.cipher, settings.redis_url),
         password_hash=generate_password_hash(password) if password else None,
         flower_url=flower_url(settings),
+        logins=Logins(keys, SESSION_LIFETIME.total_seconds()),
+        throttle=Throttle(keys),
         cache=cache,
         local_gateways=frozenset() if password else auth.container_gateways(),
     )

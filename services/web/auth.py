@@ -105,7 +105,11 @@ def logged_in() -> bool:
     if not state.auth_required:
         return True
     marker = current_app.config["GARMINSYNC_AUTH_MARKER"]
-    return hmac.compare_digest(str(session.get("auth", "")), marker)
+    # The password's fingerprint (a changed password ends every login) and a login the
+    # server still knows (a logged-out cookie is dead everywhere, not only in its browser).
+    return hmac.compare_digest(str(session.get("auth", "")), marker) and state.logins.active(
+        session.get("login")
+    )
 
 
 def host_guard() -> BaseResponse | None:
@@ -166,18 +170,25 @@ def safe_next(target: str | None) -> str:
 def check_password(password: str) -> tuple[bool, str | None]:
     """(ok, error message) with the throttle applied."""
     state = web_state()
-    address = request.remote_addr or "?"
-    wait = state.throttle.wait_s(address)
+    client = request.remote_addr or "?"
+    wait = state.throttle.wait_s(client)
     if wait > 0:
         return False, f"Too many wrong passwords: wait {int(wait) + 1} s and try again."
     if state.password_hash and check_password_hash(state.password_hash, password):
-        state.throttle.succeed(address)
-        session.clear()
+        state.throttle.succeed(client)
+        end_login()
         session["auth"] = current_app.config["GARMINSYNC_AUTH_MARKER"]
+        session["login"] = state.logins.start()
         session.permanent = True
         return True, None
-    state.throttle.fail(address)
+    state.throttle.fail(client)
     return False, "Wrong password."
+
+
+def end_login() -> None:
+    """Log this session out on the server too, then clear the cookie."""
+    web_state().logins.end(session.get("login"))
+    session.clear()
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -197,7 +208,7 @@ def login() -> BaseResponse | str | tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
-    session.clear()
+    end_login()
     flash("Logged out.", "info")
     if web_state().auth_required:
         return redirect(url_for("auth.login"))
