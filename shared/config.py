@@ -39,6 +39,7 @@ class Settings:
     garmintokens: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)
     web_password: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
     task_history_days: int = 30
     cooldown_base_s: int = 60
     login_backoff_s: int = 300
@@ -122,6 +123,13 @@ def _allowed_hosts(value: str | None) -> tuple[str, ...]:
     return tuple(name.rstrip(".") for name in names)
 
 
+def _metrics_token(value: str | None) -> str | None:
+    """GARMINSYNC_METRICS_TOKEN: a bearer token for Prometheus; long, so it cannot be guessed."""
+    if value is not None and (len(value) < 16 or any(ch.isspace() or ord(ch) < 32 for ch in value)):
+        raise ConfigError("GARMINSYNC_METRICS_TOKEN must be at least 16 characters without spaces")
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = None) -> Settings:
     """Read settings: process environment first, then `.env` (cwd or GARMINSYNC_ENV_FILE)."""
     env = dict(os.environ if environ is None else environ)
@@ -169,6 +177,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         garmintokens=get("GARMINTOKENS"),
         secret_key=get("GARMINSYNC_SECRET_KEY"),
         web_password=get("GARMINSYNC_WEB_PASSWORD"),
+        metrics_token=_metrics_token(get("GARMINSYNC_METRICS_TOKEN")),
         task_history_days=_int(raw, "GARMINSYNC_TASK_HISTORY_DAYS", 30, 1, 3650),
         cooldown_base_s=_int(raw, "GARMINSYNC_COOLDOWN", 60, 1, 86400),
         login_backoff_s=_int(raw, "GARMINSYNC_LOGIN_BACKOFF", 300, 0, 86400),

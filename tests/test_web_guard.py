@@ -83,3 +83,61 @@ def test_csrf_helper_is_same_origin(tmp_path: Path) -> None:
     """The test client's own requests (Host localhost, no Origin) pass: nothing else broke."""
     client = make_app(tmp_path).test_client()
     assert client.post("/api/sync", json={}, headers=csrf_headers(client)).status_code == 202
+
+
+METRICS_TOKEN = "prometheus-scrape-token-0123456789"
+
+
+def two_accounts(app: Flask) -> None:
+    from shared.db import create_session
+    from tests.web_factories import make_account
+
+    with create_session(app.extensions["garminsync"].settings.database_url) as session:
+        make_account(session, "club-secret-name")
+
+
+def test_metrics_need_a_login_or_the_token(tmp_path: Path) -> None:
+    app = make_app(tmp_path, GARMINSYNC_WEB_PASSWORD=PASSWORD, GARMINSYNC_METRICS_TOKEN=METRICS_TOKEN)
+    client = app.test_client()
+    anonymous = client.get("/metrics")
+    assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"] == "Bearer"
+    assert "garminsync_activities" not in anonymous.get_data(as_text=True)
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer not-the-token-at-all"})
+    assert wrong.status_code == 401
+    scrape = {"Authorization": f"Bearer {METRICS_TOKEN}", "Host": "garminsync-web:8080"}
+    scraped = client.get("/metrics", headers=scrape, environ_overrides={"REMOTE_ADDR": "10.0.0.9"})
+    assert scraped.status_code == 200 and 'garminsync_activities{account="default"' in scraped.get_data(
+        as_text=True
+    )
+    token = client.get("/api/csrf").get_json()["csrf_token"]
+    client.post("/api/login", json={"password": PASSWORD}, headers={"X-CSRFToken": token})
+    assert client.get("/metrics").status_code == 200
+
+
+def test_without_a_password_metrics_are_local_unless_the_token_is_sent(tmp_path: Path) -> None:
+    app = make_app(tmp_path, GARMINSYNC_METRICS_TOKEN=METRICS_TOKEN)
+    client = app.test_client()
+    remote = {"REMOTE_ADDR": "192.168.1.20"}
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/metrics", environ_overrides=remote).status_code == 403
+    bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    assert client.get("/metrics", headers=bearer, environ_overrides=remote).status_code == 200
+
+
+def test_a_short_metrics_token_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="GARMINSYNC_METRICS_TOKEN"):
+        load_settings(environ={"GARMINSYNC_METRICS_TOKEN": "short"}, env_file=tmp_path / "none")
+
+
+def test_error_pages_show_no_data_before_a_login(tmp_path: Path) -> None:
+    app = make_app(tmp_path, GARMINSYNC_WEB_PASSWORD=PASSWORD)
+    two_accounts(app)
+    client = app.test_client()
+    refused = client.post("/login", data={"password": "x"})  # no CSRF token: a 400 page
+    assert refused.status_code == 400
+    page = refused.get_data(as_text=True)
+    for data in ("club-secret-name", 'id="mode-badge"', "Embedded mode", "Log out", "Redis is unreachable"):
+        assert data not in page, data
+    foreign = client.get("/login", headers={"Host": "attacker.example"})
+    assert foreign.status_code == 200  # with a password and no list, any host name
+    assert "club-secret-name" not in client.get("/login").get_data(as_text=True)

@@ -239,8 +239,13 @@ def _security_headers(response: Response) -> Response:
 
 
 def _layout_context() -> dict[str, Any]:
-    """What the base layout needs on every page: navigation, mode, account picker."""
+    """What the base layout needs on every page: navigation, mode, account picker.
+
+    Not before a login (or on a refused request): an error page must show no data.
+    """
     state = web_state()
+    if auth.private():
+        return {"nav": [], "hide_nav": True, "gs": {"auth_required": state.auth_required, "accounts": []}}
     current = None
     names: list[str] = []
     try:

@@ -21,6 +21,7 @@ from flask import (
     Response,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -36,20 +37,14 @@ from .context import web_state
 
 bp = Blueprint("auth", __name__)
 
-# Reachable without logging in (health checks and Prometheus scrape without a session).
+# Reachable without logging in (health checks carry no session).
 PUBLIC_ENDPOINTS = frozenset(
-    {
-        "auth.login",
-        "static",
-        "health.healthz",
-        "health.readyz",
-        "health.metrics",
-        "api.csrf_token",
-        "api.login",
-    }
+    {"auth.login", "static", "health.healthz", "health.readyz", "api.csrf_token", "api.login"}
 )
-# Without a password these still answer to the network: they hold no data.
-OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "health.metrics"})
+# These answer anyone, under any host name: they hold no data.
+OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
+# Account names and counts: a login, or GARMINSYNC_METRICS_TOKEN as a bearer token.
+METRICS = "health.metrics"
 
 
 def fingerprint(password: str, secret: str) -> str:
@@ -112,10 +107,24 @@ def logged_in() -> bool:
     )
 
 
+def metrics_token_ok() -> bool:
+    """A Prometheus scrape with the configured bearer token (a page cannot forge the header)."""
+    token = web_state().settings.metrics_token
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if request.endpoint != METRICS or not token or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def private() -> bool:
+    """Nothing of the store may be shown: not logged in, or the request was refused."""
+    return bool(g.get("refused")) or not logged_in()
+
+
 def host_guard() -> BaseResponse | None:
     """The first `before_request` (before CSRF): a host name or origin we do not serve."""
     state = web_state()
-    if request.endpoint in OPEN_ENDPOINTS:
+    if request.endpoint in OPEN_ENDPOINTS or metrics_token_ok():
         return None
     refused = hosts.refusal(
         request.method,
@@ -131,6 +140,8 @@ def guard() -> BaseResponse | None:
     """`before_request`: loopback-only without a password, else a login."""
     state = web_state()
     endpoint = request.endpoint or ""
+    if metrics_token_ok():
+        return None
     if not state.auth_required:
         if endpoint in OPEN_ENDPOINTS or is_local(request.remote_addr, state.local_gateways):
             return None
@@ -140,12 +151,16 @@ def guard() -> BaseResponse | None:
         )
     if endpoint in PUBLIC_ENDPOINTS or logged_in():
         return None
+    if endpoint == METRICS:
+        message = "401: log in, or scrape with the GARMINSYNC_METRICS_TOKEN bearer token\n"
+        return Response(message, 401, mimetype="text/plain", headers={"WWW-Authenticate": "Bearer"})
     if wants_json():
         return _json_error("log in first (POST /api/login)", 401)
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
 def _refuse(message: str) -> BaseResponse:
+    g.refused = True
     if wants_json():
         return _json_error(message, 403)
     return Response(render_template("error.html", status=403, message=message), 403)
