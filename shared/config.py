@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 
 from shared.errors import ConfigError
 from shared.ratelimit_spec import RateSpec, parse_rate
+from shared.redact import mask_url
 
 DEFAULT_RATE_LIMIT = "30/minute"
 DEFAULT_LAYOUT = "fit/activity_{id}_{timestamp}.{ext}"
@@ -146,10 +147,12 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     data_dir = Path(get("GARMINSYNC_DATA_DIR") or "./data").expanduser().absolute()
     database_url = normalize_database_url(get("DATABASE_URL") or f"sqlite:///{data_dir / 'garmin.db'}")
     if "://" not in database_url:
-        raise ConfigError(f"DATABASE_URL is not a URL: {database_url!r}")
+        raise ConfigError("DATABASE_URL is not a URL (dialect://user@host/database)")
     redis_url = get("REDIS_URL")
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"REDIS_URL must start with redis://, rediss:// or unix://: {redis_url!r}")
+        raise ConfigError(
+            f"REDIS_URL must start with redis://, rediss:// or unix://: {mask_url(redis_url)!r}"
+        )
     api_url = get("GARMINSYNC_GARMIN_API_URL")
     if api_url:
         if not api_url.startswith(("http://", "https://")):

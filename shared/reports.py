@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from shared.db import create_session
 from shared.garmin_values import finite
 from shared.models import Account, Activity, DownloadState, SyncRun
 from shared.planning import Filters
+from shared.redact import mask_url
 from shared.runtime import Runtime
 
 
@@ -132,8 +132,8 @@ def state_counts(session: Session, account_id: int) -> dict[str, int]:
 
 
 def safe_database_url(url: str) -> str:
-    """The URL without its password, for display."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The URL without its password (user:password or `?password=`), for display."""
+    return mask_url(url)
 
 
 def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
