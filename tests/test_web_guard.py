@@ -141,3 +141,35 @@ def test_error_pages_show_no_data_before_a_login(tmp_path: Path) -> None:
     foreign = client.get("/login", headers={"Host": "attacker.example"})
     assert foreign.status_code == 200  # with a password and no list, any host name
     assert "club-secret-name" not in client.get("/login").get_data(as_text=True)
+
+
+def test_json_nested_past_the_parser_is_a_400_before_a_login(tmp_path: Path) -> None:
+    app = make_app(tmp_path, GARMINSYNC_WEB_PASSWORD=PASSWORD)
+    client = app.test_client()
+    deep = "[" * 100_000 + "]" * 100_000
+    headers = {**csrf_headers(client), "Content-Type": "application/json"}
+    response = client.post("/api/login", data=deep, headers=headers)
+    assert response.status_code == 400 and "nested too deeply" in response.get_json()["error"]
+    wrapped = '{"password": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert client.post("/api/login", data=wrapped, headers=headers).status_code == 400
+
+
+def test_control_characters_in_next_are_a_400_before_the_action(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    broker: FakeBroker = app.extensions["garminsync"].broker
+    client = app.test_client()
+    token = csrf_headers(client)["X-CSRFToken"]
+    injected = "/runs\r\nSet-Cookie: planted=1"
+    response = client.post("/sync", data={"csrf_token": token, "next": injected})
+    assert response.status_code == 400 and "next" in response.get_data(as_text=True)
+    assert broker.syncs == []  # nothing ran
+    deep = client.post(
+        "/api/schedule",
+        data="{" + '"a":{' * 5000 + "}" * 5001,
+        headers={"X-CSRFToken": token},
+        content_type="application/json",
+    )
+    assert deep.status_code == 400 and client.get("/api/schedule").get_json()["cron"] == "0 */6 * * *"
+    assert client.get("/login?next=/x%0d%0aSet-Cookie:%20a=b").status_code == 400
+    assert client.post("/sync", data={"csrf_token": token, "next": "/runs"}).status_code == 302
+    assert len(broker.syncs) == 1

@@ -28,7 +28,7 @@ from shared.errors import GarminSyncError, StorageError
 from shared.runtime import Runtime
 from shared.tokens import load_or_create_secret
 
-from . import auth, health, panels, queries, templating
+from . import auth, health, inbound, panels, queries, templating
 from .broker import Broker, CeleryBroker, NoBroker
 from .cache import TTLCache
 from .context import EXTENSION, WebState, flower_url, session_secret, web_state
@@ -95,6 +95,7 @@ def create_app(
         app.config.update(config)
 
     app.before_request(auth.host_guard)  # before CSRF: a foreign host name gets nothing at all
+    app.before_request(inbound.check)  # hostile request shapes: a 400 before anything runs
     db.init_app(app)
     csrf.init_app(app)
     with app.app_context():

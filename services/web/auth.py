@@ -176,6 +176,8 @@ def safe_next(target: str | None) -> str:
     """Only a path on this site: never `//host` or `https://elsewhere`."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return url_for("dashboard.index")
+    if any(ord(ch) < 32 for ch in target):  # CR/LF would split the Location header
+        return url_for("dashboard.index")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return url_for("dashboard.index")
