@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -124,6 +125,16 @@ def _allowed_hosts(value: str | None) -> tuple[str, ...]:
     return tuple(name.rstrip(".") for name in names)
 
 
+def _check_port(name: str, url: str) -> None:
+    """A port the URL's library would only refuse at the first connection."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ConfigError(f"{name} has no valid port (1-65535): {mask_url(url)!r}")
+
+
 def _metrics_token(value: str | None) -> str | None:
     """GARMINSYNC_METRICS_TOKEN: a bearer token for Prometheus; long, so it cannot be guessed."""
     if value is not None and (len(value) < 16 or any(ch.isspace() or ord(ch) < 32 for ch in value)):
@@ -153,6 +164,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         raise ConfigError(
             f"REDIS_URL must start with redis://, rediss:// or unix://: {mask_url(redis_url)!r}"
         )
+    if redis_url:
+        _check_port("REDIS_URL", redis_url)
     api_url = get("GARMINSYNC_GARMIN_API_URL")
     if api_url:
         if not api_url.startswith(("http://", "https://")):

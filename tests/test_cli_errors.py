@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -152,3 +153,41 @@ def test_names_from_garmin_print_as_plain_text(cli: Cli) -> None:
             assert char not in text, repr(char)
     listed = strict_json(cli.subprocess("list", "--offline", "--json").stdout)  # no Infinity
     assert {row["name"] for row in listed} >= {"Null byte Ride", "Right-to-left gnp.exe"}
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "message"),
+    [
+        (["list", "--offline", "--limit", "99999999999999999999"], {}, 2, "--limit"),
+        (["download", "99999999999999999999999"], {}, 2, "activity_ids"),
+        (["download", "0"], {}, 2, "activity_ids"),
+        (["status"], {"REDIS_URL": "redis://localhost:99999/0"}, 5, "REDIS_URL has no valid port"),
+        (["status"], {"REDIS_URL": "redis://:pw@localhost:abc/0"}, 5, "REDIS_URL has no valid port"),
+    ],
+)
+def test_numbers_out_of_range_have_their_exit_code(
+    cli: Cli, args: list[str], env: dict[str, str], code: int, message: str
+) -> None:
+    result = cli.subprocess(*args, **env)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert ":pw@" not in result.stderr
+
+
+def test_a_damaged_database_is_an_environment_error(cli: Cli) -> None:
+    cli.data_dir.mkdir(parents=True)
+    (cli.data_dir / "garmin.db").write_bytes(b"not a database, but a file in its place " * 100)
+    for args in (("status",), ("list", "--offline")):
+        result = cli.subprocess(*args)
+        assert result.returncode == 5, result.stderr
+        assert result.stderr.strip() == "error: cannot open the database: file is not a database"
+
+
+def test_web_on_a_port_in_use_is_one_line_and_exit_5(cli: Cli) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli.subprocess("web", "--port", str(port))
+    assert result.returncode == 5
+    assert result.stderr.splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: Address already in use"]

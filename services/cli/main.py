@@ -26,6 +26,7 @@ from shared import jobs
 from shared.archive import Outcome
 from shared.db import create_session
 from shared.errors import AuthRequired, GarminSyncError, RateLimited, UsageError
+from shared.garmin_values import MAX_ACTIVITY_ID
 from shared.listing import refresh_listing
 from shared.models import Account
 from shared.planning import Filters
@@ -42,6 +43,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _options: dict[str, Any] = {"account": "default", "verbose": False}
+MAX_ROWS = 1_000_000_000  # beyond it a number is a typo, and beyond 2^63 the database overflows
 
 DateOpt = Annotated[
     datetime | None,
@@ -159,7 +161,7 @@ def list_activities(
     until: DateOpt = None,
     activity_type: Annotated[str | None, typer.Option("--type", help="e.g. running.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=MAX_ROWS, help="At most this many rows.")] = None,
 ) -> None:
     """List activities, refreshing the list from Garmin first unless --offline."""
     if sum((all_, missing, downloaded)) > 1:
@@ -201,7 +203,9 @@ def _refresh(ctx: App) -> None:
 @app.command()
 @handled
 def download(
-    activity_ids: Annotated[list[int] | None, typer.Argument(help="Specific activity ids.")] = None,
+    activity_ids: Annotated[
+        list[int] | None, typer.Argument(min=1, max=MAX_ACTIVITY_ID, help="Specific activity ids.")
+    ] = None,
     missing: Annotated[bool, typer.Option("--missing", help="Everything not archived yet.")] = False,
     since: DateOpt = None,
     until: DateOpt = None,
