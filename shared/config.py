@@ -52,6 +52,7 @@ class Settings:
     flower_url: str | None = None
     rate_margin_ms: int = 100
     web_allowed_hosts: tuple[str, ...] = ()
+    umask: int = 0o077
 
     @property
     def embedded(self) -> bool:
@@ -135,6 +136,20 @@ def _check_port(name: str, url: str) -> None:
         raise ConfigError(f"{name} has no valid port (1-65535): {mask_url(url)!r}")
 
 
+def _umask(value: str | None) -> int:
+    """GARMINSYNC_UMASK: octal bits taken from every file and directory we create (077:
+    private to the owner; 027: the group may read)."""
+    if value is None:
+        return 0o077
+    try:
+        mask = int(value, 8)
+    except ValueError:
+        raise ConfigError(f"GARMINSYNC_UMASK must be octal, like 077 or 027, got {value!r}") from None
+    if not 0 <= mask <= 0o777 or mask & 0o700:
+        raise ConfigError(f"GARMINSYNC_UMASK must leave the owner's bits alone (000-077), got {value!r}")
+    return mask
+
+
 def _metrics_token(value: str | None) -> str | None:
     """GARMINSYNC_METRICS_TOKEN: a bearer token for Prometheus; long, so it cannot be guessed."""
     if value is not None and (len(value) < 16 or any(ch.isspace() or ord(ch) < 32 for ch in value)):
@@ -204,4 +219,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         flower_url=flower_url,
         rate_margin_ms=_int(raw, "GARMINSYNC_RATE_MARGIN_MS", 100, 0, 60_000),
         web_allowed_hosts=_allowed_hosts(get("GARMINSYNC_WEB_ALLOWED_HOSTS")),
+        umask=_umask(get("GARMINSYNC_UMASK")),
     )

@@ -102,7 +102,7 @@ class Storage:
         tmp = target.with_name(f"{writer}.{target.name}{TMP_SUFFIX}")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -137,6 +137,30 @@ class Storage:
 
 
 _HOST = sanitize(socket.gethostname(), 64).replace(".", "_")
+
+
+def restrict_umask(mask: int) -> int:
+    """Add `mask` (GARMINSYNC_UMASK, 077 by default) to the process umask; return the result.
+
+    Called where every process starts, so the data dir (0700), the database with its
+    -wal and -shm (0600: SQLite gives them the database's mode) and every archived
+    file (0600) are private, with no file-by-file chmod to forget. The user's own
+    umask only ever adds to it; children (Celery's pool, gunicorn's workers) inherit it.
+    """
+    effective = _current_umask() | mask
+    os.umask(effective)
+    return effective
+
+
+def _current_umask() -> int:
+    """Read without setting it to 0 first (a thread creating a file meanwhile would get 0666)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    current = os.umask(0o077)
+    os.umask(current)
+    return current
 
 
 def _remove_leftovers(paths: Iterable[Path], cutoff: float) -> int:

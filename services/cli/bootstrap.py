@@ -11,6 +11,7 @@ from shared.config import Settings, load_settings
 from shared.db import create_session, ensure_schema
 from shared.garmin_values import strip_controls
 from shared.runtime import Runtime, set_runtime
+from shared.storage import restrict_umask
 
 
 class _OneLine(logging.Formatter):
@@ -51,6 +52,7 @@ class App:
 def start(account_name: str, settings: Settings | None = None, create: bool = False) -> App:
     """Load settings, upgrade the schema if needed, find (or create) the account."""
     settings = settings or load_settings()
+    restrict_umask(settings.umask)
     ensure_schema(settings.database_url)
     runtime = Runtime.build(settings)
     set_runtime(runtime)

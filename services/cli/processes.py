@@ -38,6 +38,7 @@ import typer
 from services.cli import exit_codes
 from shared.errors import BrokerUnavailable, ConfigError, GarminSyncError, StorageError, UsageError
 from shared.redact import mask_url
+from shared.storage import restrict_umask
 
 if TYPE_CHECKING:
     from shared.config import Settings
@@ -77,6 +78,7 @@ def preflight(schema: bool = True) -> Settings:
     from shared.config import load_settings
 
     settings = load_settings()
+    restrict_umask(settings.umask)  # Celery, exec'd next, and its pool inherit it
     if settings.redis_url is None:
         raise ConfigError(EMBEDDED_MESSAGE)
     check_redis(settings.redis_url)

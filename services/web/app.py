@@ -26,6 +26,7 @@ from shared.config import Settings, load_settings
 from shared.db import create_session, ensure_schema, install_sqlite_pragmas
 from shared.errors import GarminSyncError, StorageError
 from shared.runtime import Runtime
+from shared.storage import restrict_umask
 from shared.tokens import load_or_create_secret
 
 from . import auth, health, inbound, panels, queries, templating
@@ -71,6 +72,7 @@ def create_app(
 ) -> Flask:
     """Build the dashboard. `config`, `broker` and `runtime` are overrides for tests."""
     settings = settings or load_settings()
+    restrict_umask(settings.umask)  # also when gunicorn loads wsgi.py directly (compose)
     _ensure_schema(settings.database_url)
     runtime = runtime or Runtime.build(settings)
     secret = load_or_create_secret(settings.data_dir, settings.secret_key)

@@ -16,6 +16,7 @@ from gunicorn.app.base import BaseApplication
 from shared.config import Settings, load_settings
 from shared.db import ensure_schema
 from shared.errors import GarminSyncError, UsageError
+from shared.storage import restrict_umask
 
 from .hosts import is_loopback_host
 
@@ -63,6 +64,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve the dashboard until interrupted; exit code 2 for a refused bind."""
     try:
         settings = load_settings()
+        restrict_umask(settings.umask)  # gunicorn's workers inherit it
         check_bind(host, settings)
         ensure_schema(settings.database_url)
         check_port_free(host, port)
