@@ -53,6 +53,7 @@ class Settings:
     rate_margin_ms: int = 100
     web_allowed_hosts: tuple[str, ...] = ()
     umask: int = 0o077
+    web_secure_cookie: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -89,6 +90,17 @@ def _float(raw: Mapping[str, str | None], name: str, default: float, lo: float, 
     if not lo <= number <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {number}")
     return number
+
+
+def _bool(raw: Mapping[str, str | None], name: str, default: bool) -> bool:
+    value = (raw.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def normalize_database_url(url: str) -> str:
@@ -220,4 +232,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         rate_margin_ms=_int(raw, "GARMINSYNC_RATE_MARGIN_MS", 100, 0, 60_000),
         web_allowed_hosts=_allowed_hosts(get("GARMINSYNC_WEB_ALLOWED_HOSTS")),
         umask=_umask(get("GARMINSYNC_UMASK")),
+        web_secure_cookie=_bool(raw, "GARMINSYNC_WEB_SECURE_COOKIE", False),
     )

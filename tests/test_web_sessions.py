@@ -113,3 +113,20 @@ def test_workers_share_logins_and_the_guess_count(tmp_path: Path, redis_url: str
         blocked = login(client, "guess", "203.0.113.9")
         assert blocked.status_code == 429 and "Too many wrong passwords" in blocked.get_json()["error"]
     assert login(second.test_client(), PASSWORD, "192.0.2.10").status_code == 200
+
+
+def test_the_cookie_is_secure_when_served_over_https(tmp_path: Path) -> None:
+    (plain,) = make_apps(tmp_path / "plain")
+    cookie = login(plain.test_client()).headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "Secure" not in cookie  # plain http://127.0.0.1 keeps working
+    (behind_tls,) = make_apps(tmp_path / "tls", GARMINSYNC_WEB_SECURE_COOKIE="true")
+    cookie = login(behind_tls.test_client()).headers["Set-Cookie"]
+    assert "; Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_the_secure_setting_is_a_boolean(tmp_path: Path) -> None:
+    from shared.config import load_settings
+    from shared.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="GARMINSYNC_WEB_SECURE_COOKIE must be true or false"):
+        load_settings(environ={"GARMINSYNC_WEB_SECURE_COOKIE": "sometimes"}, env_file=tmp_path / "none")

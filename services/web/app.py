@@ -86,6 +86,8 @@ def create_app(
         SESSION_COOKIE_NAME="garminsync_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Behind HTTPS (a reverse proxy terminating TLS): the browser never sends it over plain HTTP.
+        SESSION_COOKIE_SECURE=settings.web_secure_cookie,
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         WTF_CSRF_TIME_LIMIT=None,  # valid as long as the session: a tab left open still works
         MAX_CONTENT_LENGTH=1024 * 1024,
