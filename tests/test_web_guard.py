@@ -173,3 +173,14 @@ def test_control_characters_in_next_are_a_400_before_the_action(tmp_path: Path) 
     assert client.get("/login?next=/x%0d%0aSet-Cookie:%20a=b").status_code == 400
     assert client.post("/sync", data={"csrf_token": token, "next": "/runs"}).status_code == 302
     assert len(broker.syncs) == 1
+
+
+def test_a_proxy_in_front_of_a_password_less_dashboard_is_refused(tmp_path: Path) -> None:
+    """nginx's default `Host: 127.0.0.1:8080` from a proxy on this machine would look local."""
+    client = make_app(tmp_path).test_client()
+    via_proxy = {"Host": "127.0.0.1:8080", "X-Forwarded-For": "203.0.113.5"}
+    response = client.get("/api/system", headers=via_proxy)
+    assert response.status_code == 403 and "reverse proxy" in response.get_json()["error"]
+    assert client.get("/", headers={"X-Real-IP": "203.0.113.5"}).status_code == 403
+    protected = make_app(tmp_path / "pw", GARMINSYNC_WEB_PASSWORD=PASSWORD).test_client()
+    assert protected.get("/login", headers=via_proxy).status_code == 200

@@ -132,6 +132,7 @@ def host_guard() -> BaseResponse | None:
         request.headers.get("Origin"),
         state.settings.web_allowed_hosts,
         state.auth_required,
+        forwarded=any(name in request.headers for name in hosts.FORWARDING_HEADERS),
     )
     return _refuse(refused) if refused else None
 

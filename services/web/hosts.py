@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -59,9 +60,23 @@ def name_allowed(name: str | None, allowed: Sequence[str], password_set: bool) -
 
 
 def refusal(
-    method: str, host: str, origin: str | None, allowed: Sequence[str], password_set: bool
+    method: str,
+    host: str,
+    origin: str | None,
+    allowed: Sequence[str],
+    password_set: bool,
+    forwarded: bool = False,
 ) -> str | None:
-    """Why this request must not be answered, or None."""
+    """Why this request must not be answered, or None.
+
+    `forwarded`: the request carries a proxy's forwarding headers. A reverse proxy on
+    this machine makes every client look local, so without a password that is refused.
+    """
+    if forwarded and not password_set:
+        return (
+            "This request came through a reverse proxy, and no GARMINSYNC_WEB_PASSWORD is set: "
+            "a dashboard behind a proxy needs a password."
+        )
     if not name_allowed(host_name(host), allowed, password_set):
         if password_set:
             return "This dashboard is not served under this host name (see GARMINSYNC_WEB_ALLOWED_HOSTS)."
