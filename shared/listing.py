@@ -24,6 +24,7 @@ from shared.models import Account, Activity, DownloadState
 
 log = logging.getLogger(__name__)
 MAX_TIMESTAMP_S = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can hold
+MEASURES = {"duration_s": "duration", "distance_m": "distance"}  # column: Garmin's key
 
 
 @dataclass
@@ -70,27 +71,32 @@ def summary_fields(item: dict[str, Any]) -> dict[str, Any] | None:
         return None
     type_info = item.get("activityType")
     activity_type = type_info.get("typeKey") if isinstance(type_info, dict) else None
-    measures = {"duration_s": item.get("duration"), "distance_m": item.get("distance")}
-    kept = {key: garmin_values.finite(value) for key, value in measures.items()}
-    for key, value in measures.items():
-        if value is not None and kept[key] is None:
-            log.warning("activity %s: Garmin sent %s = %.20r; stored as unknown", activity_id, key, value)
     return {
         "id": activity_id,
         "name": garmin_values.clean_text(item.get("activityName"), 255),
         "activity_type": garmin_values.clean_text(activity_type, 64),
         "start_time": start,
         "start_time_local": _parse_time(item.get("startTimeLocal")),
-        **kept,
+        **{column: garmin_values.finite(item.get(key)) for column, key in MEASURES.items()},
         "manual": bool(item.get("manualActivity", False)),
         "summary_json": json.dumps(garmin_values.clean_json(item), separators=(",", ":"))[:20000],
     }
 
 
+def _note_unknown(item: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Log a measure Garmin sent that could not be kept (Infinity, NaN, negative), once: when
+    the activity is new."""
+    for column, key in MEASURES.items():
+        if item.get(key) is not None and fields[column] is None:
+            log.warning(
+                "activity %s: Garmin sent %s = %.20r; stored as unknown", fields["id"], key, item.get(key)
+            )
+
+
 def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tuple[int, set[int], int]:
     """Insert new activities, refresh known ones; return (new count, ids seen, entries skipped)."""
-    usable = [fields for item in page if (fields := summary_fields(item)) is not None]
-    rows = {fields["id"]: fields for fields in usable}
+    usable = [(item, fields) for item in page if (fields := summary_fields(item)) is not None]
+    rows = {fields["id"]: fields for _, fields in usable}
     with create_session(db_url) as session:
         known = {
             activity.id: activity
@@ -111,6 +117,9 @@ def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tup
             if activity_id not in known
         ]
         insert_new(session, Activity, fresh)  # a row another sync just inserted is skipped
+        for item, fields in usable:
+            if fields["id"] not in known:
+                _note_unknown(item, fields)
         for activity_id, activity in known.items():
             row = rows[activity_id]
             activity.deleted_upstream = False

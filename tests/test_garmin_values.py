@@ -67,16 +67,19 @@ def test_a_sync_stores_every_activity_but_the_huge_id(
     cli, sim, result = synced(db_url, tmp_path)
     try:
         assert result.returncode == 0, result.stderr
-        assert "2^63" in result.stderr  # the odd entry is reported
+        assert "2^63" in result.stderr  # the odd entries are reported
+        assert "duration = inf; stored as unknown" in result.stderr
+        again = cli.subprocess("sync")
+        assert again.returncode == 0 and "stored as unknown" not in again.stderr  # once, when new
         expected = {a.activity_id for a in sim.state.activities() if a.storable}
         odd = {a.odd: a.activity_id for a in sim.state.activities() if a.odd}
     finally:
         sim.stop()
     with create_session(normalize_database_url(db_url)) as session:
         stored = {a.id: a for a in session.scalars(select(Activity))}
-        run = session.scalars(select(SyncRun)).one()
+        runs = session.scalars(select(SyncRun)).all()
     assert set(stored) == expected and odd["huge_id"] not in stored
-    assert run.status == "success"
+    assert [run.status for run in runs] == ["success", "success"]
     names = [a.name or "" for a in stored.values()]
     assert "Null byte Ride" in names and "Intervals [/tempo] 5x1k" in names
     assert not any(char in name for name in names for char in CONTROLS)
