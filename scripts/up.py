@@ -265,9 +265,11 @@ def run(args: argparse.Namespace, sup: Supervisor) -> int:
 
     from shared.config import load_settings
     from shared.db import ensure_schema
+    from shared.storage import restrict_umask
 
     env = child_environment(args)
     settings = load_settings(environ=env)
+    restrict_umask(settings.umask)  # every process started below inherits it
     redis_url, local = plan_redis(settings.redis_url, args.redis_port)
     env["REDIS_URL"] = redis_url
     data_dir = settings.data_dir

@@ -7,14 +7,17 @@ reported with its name before any work starts.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 from shared.errors import ConfigError
 from shared.ratelimit_spec import RateSpec, parse_rate
+from shared.redact import mask_url
 
 DEFAULT_RATE_LIMIT = "30/minute"
 DEFAULT_LAYOUT = "fit/activity_{id}_{timestamp}.{ext}"
@@ -38,6 +41,7 @@ class Settings:
     garmintokens: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)
     web_password: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
     task_history_days: int = 30
     cooldown_base_s: int = 60
     login_backoff_s: int = 300
@@ -48,6 +52,9 @@ class Settings:
     flower_url: str | None = None
     rate_margin_ms: int = 100
     global_rate: RateSpec | None = None
+    web_allowed_hosts: tuple[str, ...] = ()
+    umask: int = 0o077
+    web_secure_cookie: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -86,6 +93,17 @@ def _float(raw: Mapping[str, str | None], name: str, default: float, lo: float, 
     return number
 
 
+def _bool(raw: Mapping[str, str | None], name: str, default: bool) -> bool:
+    value = (raw.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
 def normalize_database_url(url: str) -> str:
     """Map plain `postgresql://` (and `postgres://`) URLs to the driver we ship."""
     for prefix in ("postgresql://", "postgres://"):
@@ -106,6 +124,52 @@ def _check_layout(layout: str) -> str:
     return layout
 
 
+_HOST_PATTERN = re.compile(r"\*|\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|[0-9a-f:.]+")
+
+
+def _allowed_hosts(value: str | None) -> tuple[str, ...]:
+    """GARMINSYNC_WEB_ALLOWED_HOSTS: host names (no scheme, no port), comma-separated."""
+    names = [name.strip().lower().strip("[]") for name in (value or "").split(",") if name.strip()]
+    for name in names:
+        if not _HOST_PATTERN.fullmatch(name):
+            raise ConfigError(
+                f"GARMINSYNC_WEB_ALLOWED_HOSTS takes host names such as garmin.example.org or "
+                f".example.org (no scheme, port or path), got {name!r}"
+            )
+    return tuple(name.rstrip(".") for name in names)
+
+
+def _check_port(name: str, url: str) -> None:
+    """A port the URL's library would only refuse at the first connection."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ConfigError(f"{name} has no valid port (1-65535): {mask_url(url)!r}")
+
+
+def _umask(value: str | None) -> int:
+    """GARMINSYNC_UMASK: octal bits taken from every file and directory we create (077:
+    private to the owner; 027: the group may read)."""
+    if value is None:
+        return 0o077
+    try:
+        mask = int(value, 8)
+    except ValueError:
+        raise ConfigError(f"GARMINSYNC_UMASK must be octal, like 077 or 027, got {value!r}") from None
+    if not 0 <= mask <= 0o777 or mask & 0o700:
+        raise ConfigError(f"GARMINSYNC_UMASK must leave the owner's bits alone (000-077), got {value!r}")
+    return mask
+
+
+def _metrics_token(value: str | None) -> str | None:
+    """GARMINSYNC_METRICS_TOKEN: a bearer token for Prometheus; long, so it cannot be guessed."""
+    if value is not None and (len(value) < 16 or any(ch.isspace() or ord(ch) < 32 for ch in value)):
+        raise ConfigError("GARMINSYNC_METRICS_TOKEN must be at least 16 characters without spaces")
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = None) -> Settings:
     """Read settings: process environment first, then `.env` (cwd or GARMINSYNC_ENV_FILE)."""
     env = dict(os.environ if environ is None else environ)
@@ -122,10 +186,14 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     data_dir = Path(get("GARMINSYNC_DATA_DIR") or "./data").expanduser().absolute()
     database_url = normalize_database_url(get("DATABASE_URL") or f"sqlite:///{data_dir / 'garmin.db'}")
     if "://" not in database_url:
-        raise ConfigError(f"DATABASE_URL is not a URL: {database_url!r}")
+        raise ConfigError("DATABASE_URL is not a URL (dialect://user@host/database)")
     redis_url = get("REDIS_URL")
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"REDIS_URL must start with redis://, rediss:// or unix://: {redis_url!r}")
+        raise ConfigError(
+            f"REDIS_URL must start with redis://, rediss:// or unix://: {mask_url(redis_url)!r}"
+        )
+    if redis_url:
+        _check_port("REDIS_URL", redis_url)
     api_url = get("GARMINSYNC_GARMIN_API_URL")
     if api_url:
         if not api_url.startswith(("http://", "https://")):
@@ -160,6 +228,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         garmintokens=get("GARMINTOKENS"),
         secret_key=get("GARMINSYNC_SECRET_KEY"),
         web_password=get("GARMINSYNC_WEB_PASSWORD"),
+        metrics_token=_metrics_token(get("GARMINSYNC_METRICS_TOKEN")),
         task_history_days=_int(raw, "GARMINSYNC_TASK_HISTORY_DAYS", 30, 1, 3650),
         cooldown_base_s=_int(raw, "GARMINSYNC_COOLDOWN", 60, 1, 86400),
         login_backoff_s=_int(raw, "GARMINSYNC_LOGIN_BACKOFF", 300, 0, 86400),
@@ -170,4 +239,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         flower_url=flower_url,
         rate_margin_ms=_int(raw, "GARMINSYNC_RATE_MARGIN_MS", 100, 0, 60_000),
         global_rate=global_rate,
+        web_allowed_hosts=_allowed_hosts(get("GARMINSYNC_WEB_ALLOWED_HOSTS")),
+        umask=_umask(get("GARMINSYNC_UMASK")),
+        web_secure_cookie=_bool(raw, "GARMINSYNC_WEB_SECURE_COOKIE", False),
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.errors import ConfigError, StorageError
@@ -183,5 +183,5 @@ def ensure_schema(url: str) -> None:
         from alembic import command
 
         command.upgrade(_alembic_config(url), "head")
-    except OperationalError as exc:
+    except DatabaseError as exc:  # unreachable, or a file that is not (or no longer) a database
         raise StorageError(f"cannot open the database: {exc.orig}") from None

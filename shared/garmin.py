@@ -40,6 +40,7 @@ from shared.errors import (
     RateLimited,
     TransientError,
 )
+from shared.garmin_values import clean_text
 from shared.ratelimit import RateLimiter
 from shared.tokens import Tokens
 
@@ -330,8 +331,8 @@ class GarminGateway:
             if isinstance(answer, dict):
                 profile = answer
         return Profile(
-            display_name=str(profile.get("displayName") or ""),
-            full_name=str(profile.get("fullName") or ""),
+            display_name=clean_text(profile.get("displayName"), 255) or "",
+            full_name=clean_text(profile.get("fullName"), 255) or "",
             tokens=tokens,
         )
 

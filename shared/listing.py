@@ -10,15 +10,21 @@ marks what Garmin no longer has as deleted upstream.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
 
+from shared import garmin_values
 from shared.db import create_session, insert_new
 from shared.garmin import GarminGateway
 from shared.models import Account, Activity, DownloadState
+
+log = logging.getLogger(__name__)
+MAX_TIMESTAMP_S = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can hold
+MEASURES = {"duration_s": "duration", "distance_m": "distance"}  # column: Garmin's key
 
 
 @dataclass
@@ -28,6 +34,7 @@ class ListingResult:
     new: int = 0
     deleted: int = 0
     reached_end: bool = False
+    skipped: int = 0  # entries without a usable id or start time (logged)
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -41,41 +48,55 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def summary_fields(item: dict[str, Any]) -> dict[str, Any] | None:
-    """The columns we keep from one list entry; None when it has no usable id or time."""
-    try:
-        activity_id = int(item["activityId"])
-    except (KeyError, TypeError, ValueError):
+    """The columns we keep from one list entry, cleaned (`shared.garmin_values`);
+    None when it has no usable id or time (the entry is logged and skipped)."""
+    if not isinstance(item, dict):
+        log.warning("skipped an entry of Garmin's list: not an object")
+        return None
+    activity_id = garmin_values.activity_id(item.get("activityId"))
+    if activity_id is None:
+        log.warning(
+            "skipped an entry of Garmin's list: its id %.40r is not a whole number from 1 to 2^63-1",
+            item.get("activityId"),
+        )
         return None
     start = _parse_time(item.get("startTimeGMT"))
+    begin = garmin_values.finite(item.get("beginTimestamp"))
     if start is not None:
         start = start.replace(tzinfo=UTC)
-    elif isinstance(item.get("beginTimestamp"), int | float):
-        start = datetime.fromtimestamp(item["beginTimestamp"] / 1000, UTC)
+    elif begin is not None and begin / 1000 < MAX_TIMESTAMP_S:
+        start = datetime.fromtimestamp(begin / 1000, UTC)
     else:
+        log.warning("skipped activity %s of Garmin's list: it has no readable start time", activity_id)
         return None
     type_info = item.get("activityType")
     activity_type = type_info.get("typeKey") if isinstance(type_info, dict) else None
-    name = item.get("activityName")
     return {
         "id": activity_id,
-        "name": str(name)[:255] if name is not None else None,
-        "activity_type": str(activity_type)[:64] if activity_type else None,
+        "name": garmin_values.clean_text(item.get("activityName"), 255),
+        "activity_type": garmin_values.clean_text(activity_type, 64),
         "start_time": start,
         "start_time_local": _parse_time(item.get("startTimeLocal")),
-        "duration_s": _float(item.get("duration")),
-        "distance_m": _float(item.get("distance")),
+        **{column: garmin_values.finite(item.get(key)) for column, key in MEASURES.items()},
         "manual": bool(item.get("manualActivity", False)),
-        "summary_json": json.dumps(item, separators=(",", ":"))[:20000],
+        "summary_json": json.dumps(garmin_values.clean_json(item), separators=(",", ":"))[:20000],
     }
 
 
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
+def _note_unknown(item: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Log a measure Garmin sent that could not be kept (Infinity, NaN, negative), once: when
+    the activity is new."""
+    for column, key in MEASURES.items():
+        if item.get(key) is not None and fields[column] is None:
+            log.warning(
+                "activity %s: Garmin sent %s = %.20r; stored as unknown", fields["id"], key, item.get(key)
+            )
 
 
-def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tuple[int, set[int]]:
-    """Insert new activities, refresh known ones; return (new count, ids seen)."""
-    rows = {fields["id"]: fields for item in page if (fields := summary_fields(item)) is not None}
+def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tuple[int, set[int], int]:
+    """Insert new activities, refresh known ones; return (new count, ids seen, entries skipped)."""
+    usable = [(item, fields) for item in page if (fields := summary_fields(item)) is not None]
+    rows = {fields["id"]: fields for _, fields in usable}
     with create_session(db_url) as session:
         known = {
             activity.id: activity
@@ -96,13 +117,16 @@ def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tup
             if activity_id not in known
         ]
         insert_new(session, Activity, fresh)  # a row another sync just inserted is skipped
+        for item, fields in usable:
+            if fields["id"] not in known:
+                _note_unknown(item, fields)
         for activity_id, activity in known.items():
             row = rows[activity_id]
             activity.deleted_upstream = False
             for key in ("name", "activity_type", "duration_s", "distance_m", "summary_json"):
                 if getattr(activity, key) != row[key]:
                     setattr(activity, key, row[key])
-    return len(fresh), set(rows)
+    return len(fresh), set(rows), len(page) - len(usable)
 
 
 def refresh_listing(
@@ -118,8 +142,9 @@ def refresh_listing(
         page = gateway.list_activities(start, page_size)
         result.requests += 1
         result.found += len(page)
-        new, ids = _store_page(db_url, account_id, page)
+        new, ids, skipped = _store_page(db_url, account_id, page)
         result.new += new
+        result.skipped += skipped
         seen |= ids
         if len(page) < page_size:
             result.reached_end = True

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from shared.db import create_session
+from shared.garmin_values import finite
 from shared.models import Account, Activity, DownloadState, SyncRun
 from shared.planning import Filters
+from shared.redact import mask_url
 from shared.runtime import Runtime
 
 
@@ -37,8 +38,9 @@ def activity_dict(activity: Activity) -> dict[str, Any]:
         "type": activity.activity_type,
         "start_time": iso(activity.start_time),
         "start_time_local": activity.start_time_local.isoformat() if activity.start_time_local else None,
-        "duration_s": activity.duration_s,
-        "distance_m": activity.distance_m,
+        # A value stored before `shared.garmin_values` checked them may be Infinity: not JSON.
+        "duration_s": finite(activity.duration_s),
+        "distance_m": finite(activity.distance_m),
         "manual": activity.manual,
         "deleted_upstream": activity.deleted_upstream,
         "state": activity.state,
@@ -130,8 +132,8 @@ def state_counts(session: Session, account_id: int) -> dict[str, int]:
 
 
 def safe_database_url(url: str) -> str:
-    """The URL without its password, for display."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The URL without its password (user:password or `?password=`), for display."""
+    return mask_url(url)
 
 
 def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:

@@ -6,11 +6,12 @@ The `schedules` table is the source of truth; beat mirrors it into RedBeat
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cron_descriptor import get_description
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,19 +27,64 @@ PRESETS = {
 }
 
 
+FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
+# What beat's cron (Celery's crontab) understands: numbers, names of months and
+# weekdays, `*`, lists, ranges and steps. croniter also takes L, W, # and ?, and
+# 7 for Sunday, which Celery refuses: a schedule saved with them would stop beat.
+_PLAIN = re.compile(r"[0-9*,/-]+")
+_NAMED = re.compile(r"[0-9a-z*,/-]+")
+_NUMBER_NOT_STEP = re.compile(r"(?<![/0-9])[0-9]+")
+
+
 def validate_cron(expression: str) -> str:
-    """Normalise whitespace and check five fields; UsageError with the reason otherwise."""
+    """The normalised cron that beat can run and that runs at least once; UsageError with
+    the reason otherwise. The CLI, the dashboard and beat all check with this."""
     text = " ".join(expression.split())
     if text.lower() in PRESETS:
         return PRESETS[text.lower()]
-    if len(text.split(" ")) != 5:
+    fields = text.split(" ")
+    if len(fields) != 5:
         raise UsageError(
             f"{expression!r} is not a cron expression: use five fields "
             "(minute hour day-of-month month day-of-week), e.g. '0 */6 * * *'"
         )
+    for position, (name, value) in enumerate(zip(FIELDS, fields, strict=True)):
+        allowed = _NAMED if position >= 3 else _PLAIN
+        if not allowed.fullmatch(value.lower()):
+            raise UsageError(
+                f"{expression!r} is not a valid cron expression: the {name} field {value!r} may only "
+                "use numbers, names, '*', ',', '-' and '/'"
+            )
     if not croniter.is_valid(text):
         raise UsageError(f"{expression!r} is not a valid cron expression")
+    _, _, day, month, weekday = fields
+    if any(int(number) > 6 for number in _NUMBER_NOT_STEP.findall(weekday)):
+        raise UsageError(f"{expression!r} is not a valid cron expression: day-of-week is 0-6 (0 is Sunday)")
+    if day != "*" and weekday != "*":
+        raise UsageError(
+            f"{expression!r} restricts both day-of-month and day-of-week, which cron tools read "
+            "differently (either or both): restrict only one of them"
+        )
+    if not _ever_runs(f"0 0 {day} {month} *") or not _ever_runs(text):
+        raise UsageError(f"{expression!r} never runs: day-of-month {day} never occurs in month {month}")
     return text
+
+
+def _ever_runs(text: str) -> bool:
+    try:
+        croniter(text, datetime.now(UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        return False
+    return True
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why a stored cron cannot run (saved before it was checked), or None when it can."""
+    try:
+        validate_cron(expression)
+    except UsageError as exc:
+        return str(exc)
+    return None
 
 
 def describe(expression: str) -> str:
@@ -61,6 +107,7 @@ class ScheduleView:
     enabled: bool
     description: str
     next_runs: list[datetime]
+    error: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -69,6 +116,7 @@ class ScheduleView:
             "enabled": self.enabled,
             "description": self.description,
             "next_runs": [moment.isoformat() for moment in self.next_runs] if self.enabled else [],
+            "error": self.error,
         }
 
 
@@ -77,8 +125,12 @@ def get_schedule(session: Session, account_id: int) -> Schedule | None:
 
 
 def view(schedule: Schedule | None, account_id: int) -> ScheduleView:
+    """What the schedule means; a stored cron that cannot run shows why instead of failing."""
     cron = schedule.cron if schedule else DEFAULT_CRON
     enabled = bool(schedule and schedule.enabled)
+    problem = cron_problem(cron)
+    if problem is not None:
+        return ScheduleView(account_id, cron, enabled, "never runs (set a new cron)", [], problem)
     return ScheduleView(account_id, cron, enabled, describe(cron), next_runs(cron) if enabled else [])
 
 

@@ -3,7 +3,10 @@
 Names come from a layout template with the activity id and a filesystem-safe
 timestamp; an activity's name is only ever used after sanitising. Files are
 written to a temporary name in the same directory, fsynced and renamed, so no
-partial file ever carries a final name.
+partial file ever carries a final name. Temporary names are hidden and end in
+`.part`, never in an archive extension, so tools that import `*.fit` from the
+archive never take one; what a killed writer left is removed when the activity
+is archived, by `verify`, and when a worker starts.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import secrets
 import socket
 import time
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +28,7 @@ from shared.errors import StorageError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 TMP_PREFIX = ".partial-"
+TMP_SUFFIX = ".part"
 
 
 def sanitize(text: str | None, max_len: int = 60) -> str:
@@ -93,15 +98,17 @@ class Storage:
         """Write via temp file + fsync + rename; return size and sha256."""
         target = self.absolute(relative_path)
         # Host and pid in the name let a restarted worker remove what a killed one left.
-        tmp = target.with_name(f"{TMP_PREFIX}{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.{target.name}")
+        writer = f"{TMP_PREFIX}{_HOST}.{os.getpid()}.{secrets.token_hex(4)}"
+        tmp = target.with_name(f"{writer}.{target.name}{TMP_SUFFIX}")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
+            _remove_leftovers(target.parent.glob(f"{TMP_PREFIX}*.{target.name}*"), time.time() - 3600)
             dir_fd = os.open(target.parent, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -124,19 +131,47 @@ class Storage:
 
         Only old ones: a younger temp file may belong to a download in flight.
         """
-        removed = 0
         if not self.data_dir.exists():
             return 0
-        cutoff = time.time() - older_than_s
-        for path in self.data_dir.rglob(f"{TMP_PREFIX}*"):
-            with contextlib.suppress(OSError):
-                if path.stat().st_mtime < cutoff or _writer_is_dead(path.name):
-                    path.unlink()
-                    removed += 1
-        return removed
+        return _remove_leftovers(self.data_dir.rglob(f"{TMP_PREFIX}*"), time.time() - older_than_s)
 
 
 _HOST = sanitize(socket.gethostname(), 64).replace(".", "_")
+
+
+def restrict_umask(mask: int) -> int:
+    """Add `mask` (GARMINSYNC_UMASK, 077 by default) to the process umask; return the result.
+
+    Called where every process starts, so the data dir (0700), the database with its
+    -wal and -shm (0600: SQLite gives them the database's mode) and every archived
+    file (0600) are private, with no file-by-file chmod to forget. The user's own
+    umask only ever adds to it; children (Celery's pool, gunicorn's workers) inherit it.
+    """
+    effective = _current_umask() | mask
+    os.umask(effective)
+    return effective
+
+
+def _current_umask() -> int:
+    """Read without setting it to 0 first (a thread creating a file meanwhile would get 0666)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    current = os.umask(0o077)
+    os.umask(current)
+    return current
+
+
+def _remove_leftovers(paths: Iterable[Path], cutoff: float) -> int:
+    """Delete temp files older than `cutoff` or whose writer died; never one still being written."""
+    removed = 0
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < cutoff or _writer_is_dead(path.name):
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def _writer_is_dead(name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -11,6 +12,8 @@ from shared.db import create_session
 from shared.fit import check_fit
 from shared.models import Activity, DownloadState
 from shared.storage import Storage, sha256_hex
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,13 @@ def check_one(storage: Storage, activity: Activity) -> str | None:
 
 
 def verify_archive(db_url: str, storage: Storage, account_id: int) -> Iterator[Problem | None]:
-    """Yield None per intact file and a Problem per damaged one (for progress bars)."""
+    """Yield None per intact file and a Problem per damaged one (for progress bars).
+
+    First removes what killed downloads left (temp files no one writes any more).
+    """
+    removed = storage.remove_partials()
+    if removed:
+        log.warning("removed %d partial file(s) that interrupted downloads left in the archive", removed)
     last_id = -1
     while True:
         with create_session(db_url) as session:

@@ -67,6 +67,15 @@ class Cli:
         return self.env.get("DATABASE_URL") or f"sqlite:///{self.data_dir / 'garmin.db'}"
 
 
+def strict_json(text: str) -> Any:
+    """JSON as other tools read it: `Infinity` and `NaN` are not JSON."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def sim_env(sim: SimulatorServer, data_dir: Path, **overrides: str) -> dict[str, str]:
     env = {
         "GARMINSYNC_DATA_DIR": str(data_dir),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import socket
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli
+from tests.conftest import Cli, strict_json
 
 
 @pytest.mark.parametrize(
@@ -102,3 +104,90 @@ def test_schedule_commands_and_a_wrong_cron(cli: Cli) -> None:
     assert json.loads(cli("schedule", "show", "--json").stdout)["next_runs"] == []
     assert cli("schedule", "set", "weekly").exit_code == 0
     assert json.loads(cli("schedule", "show", "--json").stdout)["cron"] == "30 3 * * 1"
+
+
+@pytest.mark.parametrize(
+    ("cron", "message"),
+    [
+        ("0 0 30 2 *", "never runs"),
+        ("0 0 31 4,6 *", "never runs"),
+        ("0 0 L * *", "may only use numbers"),
+        ("0 0 * * 7", "0 is Sunday"),
+        ("0 0 1 * 1", "restrict only one"),
+    ],
+)
+def test_a_cron_beat_cannot_run_is_refused(cli: Cli, cron: str, message: str) -> None:
+    assert cli("schedule", "set", "daily").exit_code == 0
+    wrong = cli.subprocess("schedule", "set", cron)
+    assert wrong.returncode == 2, wrong.stderr
+    assert message in wrong.stderr and "Traceback" not in wrong.stderr
+    assert json.loads(cli("schedule", "show", "--json").stdout)["cron"] == "30 3 * * *"  # kept
+
+
+def test_an_impossible_stored_cron_does_not_break_the_commands(cli: Cli) -> None:
+    """A schedule saved before crons were checked: shown with the reason, nothing fails."""
+    assert cli("schedule", "set", "daily").exit_code == 0
+    with sqlite3.connect(cli.data_dir / "garmin.db") as conn:
+        conn.execute("UPDATE schedules SET cron = '0 0 30 2 *'")
+    shown = cli.subprocess("schedule", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["next_runs"] == [] and "never runs" in data["error"]
+    human = cli.subprocess("schedule", "show")
+    assert human.returncode == 0 and "never runs" in human.stdout
+    assert cli.subprocess("status").returncode == 0
+    assert cli("schedule", "set", "hourly").exit_code == 0
+
+
+def test_names_from_garmin_print_as_plain_text(cli: Cli) -> None:
+    """Names with Rich markup, escapes, NUL and a right-to-left override (the simulator's
+    catalogue), on a terminal Rich would style: shown as text, never interpreted."""
+    terminal = {"FORCE_COLOR": "1", "COLUMNS": "400"}
+    result = cli.subprocess("list", "--all", **terminal)
+    assert result.returncode == 0, result.stderr
+    assert "Intervals [/tempo] 5x1k" in result.stdout
+    assert "[link=https://evil.example/x]click me[/link]" in result.stdout
+    assert "\x1b]8;" not in result.stdout  # no hyperlink, hidden or not
+    for text in (result.stdout, result.stderr, cli.subprocess("status", **terminal).stdout):
+        for char in ("\x00", "\x07", "\x9b", "\u202e", "\x1b[2J", "\x1b[31m"):
+            assert char not in text, repr(char)
+    listed = strict_json(cli.subprocess("list", "--offline", "--json").stdout)  # no Infinity
+    assert {row["name"] for row in listed} >= {"Null byte Ride", "Right-to-left gnp.exe"}
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "message"),
+    [
+        (["list", "--offline", "--limit", "99999999999999999999"], {}, 2, "--limit"),
+        (["download", "99999999999999999999999"], {}, 2, "activity_ids"),
+        (["download", "0"], {}, 2, "activity_ids"),
+        (["status"], {"REDIS_URL": "redis://localhost:99999/0"}, 5, "REDIS_URL has no valid port"),
+        (["status"], {"REDIS_URL": "redis://:pw@localhost:abc/0"}, 5, "REDIS_URL has no valid port"),
+    ],
+)
+def test_numbers_out_of_range_have_their_exit_code(
+    cli: Cli, args: list[str], env: dict[str, str], code: int, message: str
+) -> None:
+    result = cli.subprocess(*args, **env)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert ":pw@" not in result.stderr
+
+
+def test_a_damaged_database_is_an_environment_error(cli: Cli) -> None:
+    cli.data_dir.mkdir(parents=True)
+    (cli.data_dir / "garmin.db").write_bytes(b"not a database, but a file in its place " * 100)
+    for args in (("status",), ("list", "--offline")):
+        result = cli.subprocess(*args)
+        assert result.returncode == 5, result.stderr
+        assert result.stderr.strip() == "error: cannot open the database: file is not a database"
+
+
+def test_web_on_a_port_in_use_is_one_line_and_exit_5(cli: Cli) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli.subprocess("web", "--port", str(port))
+    assert result.returncode == 5
+    assert result.stderr.splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: Address already in use"]

@@ -37,7 +37,7 @@ def test_full_archive_through_the_queues(stack: Stack) -> None:
     with create_session(stack.db_url) as session:
         runs = session.execute(select(TaskRun.name, TaskRun.state, TaskRun.queue, TaskRun.worker)).all()
     downloads = [r for r in runs if r.name == "garminsync.download_activity"]
-    assert len(downloads) == len(stack.sim.state.activities())
+    assert len(downloads) == len(stack.storable())
     assert {r.state for r in downloads} == {"succeeded"}
     assert {r.queue for r in downloads} == {"downloads"}
     assert {r.worker.split("@")[0] for r in downloads} == {"w1", "w2"}  # both workers took work
@@ -215,7 +215,7 @@ def test_two_syncs_at_once_never_queue_an_activity_twice(stack: Stack) -> None:
             select(func.count()).select_from(TaskRun).where(TaskRun.name == "garminsync.download_activity")
         )
         runs = session.scalars(select(SyncRun).order_by(SyncRun.id)).all()
-    assert downloads == len(stack.sim.state.activities())
+    assert downloads == len(stack.storable())
     assert sorted(run.queued for run in runs) == [0, downloads]  # the other sync claimed nothing
     assert [run.status for run in runs] == ["success", "success"], [r.message for r in runs]
 

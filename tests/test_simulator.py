@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import signal
@@ -130,8 +131,18 @@ def test_state_is_deterministic_from_seed() -> None:
 
 
 def test_activities_ids_times_kinds_and_names() -> None:
-    state = SimState(200, seed=1, now=NOW, gpx_ratio=0.05, tcx_ratio=0.03, manual_ratio=0.02, hostile_names=8)
-    acts = state.activities()
+    state = SimState(
+        200,
+        seed=1,
+        now=NOW,
+        gpx_ratio=0.05,
+        tcx_ratio=0.03,
+        manual_ratio=0.02,
+        hostile_names=len(HOSTILE_NAMES),
+    )
+    everything = state.activities()
+    acts = [a for a in everything if a.storable]  # 200, plus one whose id exceeds 64 bits
+    assert len(everything) == 201 and len(acts) == 200
     ids = [a.activity_id for a in acts]
     assert all(i > 2**31 for i in ids)
     assert 20_000_000_000 < min(ids) < 22_000_000_000
@@ -148,6 +159,22 @@ def test_activities_ids_times_kinds_and_names() -> None:
     none = SimState(50, seed=1, now=NOW, gpx_ratio=0, tcx_ratio=0, manual_ratio=0, hostile_names=0)
     assert {a.kind for a in none.activities()} == {"fit"}
     assert not {a.name for a in none.activities()} & set(HOSTILE_NAMES)
+    assert len(none.activities()) == 50 and not any(a.odd for a in none.activities())
+
+
+def test_the_catalogue_serves_values_no_client_can_store(sim: SimulatorServer) -> None:
+    """Garmin's JSON as Python writes it: `Infinity`, and an id beyond a signed 64-bit integer."""
+    odd = {a.odd: a for a in sim.state.activities() if a.odd}
+    assert set(odd) == {"huge_id", "infinite_duration", "infinite_distance"}
+    assert odd["huge_id"].activity_id >= 2**63
+    body = api_get(sim, "/activitylist-service/activities/search/activities", start=0, limit=1000).text
+    assert "Infinity" in body and str(odd["huge_id"].activity_id) in body
+    listed = {item["activityId"]: item for item in json.loads(body)}
+    assert listed[odd["infinite_duration"].activity_id]["duration"] == math.inf
+    assert listed[odd["infinite_distance"].activity_id]["distance"] == math.inf
+    assert original(sim, odd["huge_id"].activity_id).status_code == 200  # a sound file all the same
+    names = {a.name for a in sim.state.activities()}
+    assert {"Null\x00byte Ride", "Intervals [/tempo] 5x1k"} <= names  # 120 activities: all of them
 
 
 # --------------------------------------------------------------------------- #
@@ -205,7 +232,7 @@ def test_sso_login_without_mfa(sim: SimulatorServer, no_login_delay: None) -> No
     stats = sim.state.stats()
     assert stats["logins"] == 1 and stats["token_exchanges"] == 1
     assert stats["by_kind"]["login"] == 2  # sign-in page + credential POST
-    assert api.count_activities() == 120
+    assert api.count_activities() == 121  # 120 and the one whose id exceeds 64 bits
 
 
 def test_sso_login_wrong_password_fails_fast(sim: SimulatorServer, no_login_delay: None) -> None:
@@ -347,7 +374,7 @@ def test_list_paginates_newest_first(sim: SimulatorServer) -> None:
 
 def test_list_item_shape(sim: SimulatorServer) -> None:
     items = api_get(sim, "/activitylist-service/activities/search/activities", limit=200).json()
-    assert isinstance(items, list) and len(items) == 120
+    assert isinstance(items, list) and len(items) == 121  # with the huge id
     stamp = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
     for item in items:
         assert None not in item.values()
@@ -389,7 +416,7 @@ def test_list_filters_by_type_and_local_date(sim: SimulatorServer) -> None:
 
 def test_count_and_detail(sim: SimulatorServer) -> None:
     api = token_login(sim)
-    assert api.count_activities() == 120
+    assert api.count_activities() == 121  # 120 and the one whose id exceeds 64 bits
     aid = sim.state.activity_ids()[5]
     act = sim.state.get_activity(aid)
     assert act is not None
@@ -558,17 +585,17 @@ def test_token_fault_fails_the_refresh(sim: SimulatorServer) -> None:
 
 
 def test_add_and_delete_activities(sim: SimulatorServer) -> None:
-    before = sim.state.activity_ids()
+    before = [a.activity_id for a in sim.state.activities() if a.storable]
     ids = control(sim, "POST", "activities", {"count": 3}).json()["ids"]
     assert len(ids) == 3 and min(ids) > max(before) and ids == sorted(ids)
     api = token_login(sim)
     assert [a["activityId"] for a in api.get_activities(0, 3)] == ids[::-1]
-    assert api.count_activities() == 123
+    assert api.count_activities() == 124  # 120, the huge id and 3 new
     assert control(sim, "DELETE", f"activities/{ids[0]}").status_code == 200
     assert control(sim, "DELETE", f"activities/{ids[0]}").status_code == 404
     assert api_get(sim, f"/activity-service/activity/{ids[0]}").status_code == 404
     assert original(sim, ids[0]).status_code == 404
-    assert api.count_activities() == 122
+    assert api.count_activities() == 123
 
 
 def test_latency_config(sim: SimulatorServer) -> None:
@@ -657,7 +684,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         base = f"http://127.0.0.1:{port}"
         assert requests.get(base + "/__sim/health", timeout=5).json() == {"ok": True}
         assert requests.get(base + "/__sim/account", timeout=5).json()["mfa"] is True
-        assert len(requests.get(base + "/__sim/activities", timeout=5).json()) == 4
+        assert len(requests.get(base + "/__sim/activities", timeout=5).json()) == 5  # and the huge id
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _err = proc.communicate(timeout=10)
@@ -709,7 +736,8 @@ def test_accounts_have_their_own_catalogues_ids_and_guids(multi: SimulatorServer
     state = multi.state
     assert state.accounts() == [EMAIL, B_EMAIL, C_EMAIL]
     ids = {e: state.activity_ids(account=e) for e in state.accounts()}
-    assert [len(v) for v in ids.values()] == [30, 20, 10]
+    # Each catalogue also holds one activity whose id exceeds 64 bits (the fault catalogue's).
+    assert [len([i for i in v if i < 2**63]) for v in ids.values()] == [30, 20, 10]
     assert ids[EMAIL] == state.activity_ids()  # None means the default account
     everything = [i for v in ids.values() for i in v]
     assert len(set(everything)) == len(everything) and min(everything) > 2**31
@@ -723,7 +751,8 @@ def test_accounts_have_their_own_catalogues_ids_and_guids(multi: SimulatorServer
     assert twin.fit_bytes(b0, account=B_EMAIL) == state.fit_bytes(b0, account=B_EMAIL)
     assert state.get_activity(b0) is None and state.get_activity(b0, account=B_EMAIL) is not None
     new = state.add_activities(2, account=C_EMAIL)
-    assert set(new) <= set(state.activity_ids(account=C_EMAIL)) and min(new) > max(ids[C_EMAIL])
+    storable_c = [i for i in ids[C_EMAIL] if i < 2**63]
+    assert set(new) <= set(state.activity_ids(account=C_EMAIL)) and min(new) > max(storable_c)
     assert state.delete_activity(new[0], account=C_EMAIL) and not state.delete_activity(new[1])
     with pytest.raises(KeyError):
         state.activities(account="nobody@example.com")
@@ -902,8 +931,9 @@ def test_control_api_with_accounts(multi: SimulatorServer) -> None:
     with pytest.raises(garminconnect.GarminConnectTooManyRequestsError):
         api.get_activities(0, 10)  # d's 6th request this minute
     listed = control(multi, "GET", "accounts").json()
+    # Each catalogue serves one more: the activity whose id exceeds 64 bits.
     assert [(x["email"], x["activities"]) for x in listed] == [
-        (EMAIL, 30), (B_EMAIL, 20), (C_EMAIL, 10), (d, 4),
+        (EMAIL, 31), (B_EMAIL, 21), (C_EMAIL, 11), (d, 5),
     ]  # fmt: skip
     assert listed[3]["rate_limit"]["windows"] == [[5, 60.0]] and listed[0]["rate_limit"] is None
     assert control(multi, "POST", "accounts", {"email": d}).status_code == 409
@@ -912,7 +942,7 @@ def test_control_api_with_accounts(multi: SimulatorServer) -> None:
     # Every per-account endpoint takes `account`; an unknown one is a 404.
     ids = control(multi, "POST", "activities", {"count": 2, "account": C_EMAIL}).json()["ids"]
     c_list = requests.get(f"{multi.url}/__sim/activities", params={"account": C_EMAIL}, timeout=5).json()
-    assert [x["activityId"] for x in c_list[:2]] == ids[::-1] and len(c_list) == 12
+    assert [x["activityId"] for x in c_list[:2]] == ids[::-1] and len(c_list) == 13  # 10, 2 new, the huge id
     assert control(multi, "DELETE", f"activities/{ids[0]}").status_code == 404  # not the default's
     assert control(multi, "DELETE", f"activities/{ids[0]}?account={C_EMAIL}").status_code == 200
     tokens = control(multi, "POST", "tokens", {"account": C_EMAIL, "ttl": 100}).json()
@@ -954,7 +984,7 @@ def test_cli_serves_several_accounts(tmp_path: Path, no_login_delay: None) -> No
         base = f"http://127.0.0.1:{int(port_file.read_text())}"
         listed = requests.get(base + "/__sim/accounts", timeout=5).json()
         assert [x["email"] for x in listed] == emails
-        assert all(x["activities"] == 5 and x["rate_limit"]["windows"] == [[30, 60.0]] for x in listed)
+        assert all(x["activities"] == 6 and x["rate_limit"]["windows"] == [[30, 60.0]] for x in listed)
         ip_limit = requests.get(base + "/__sim/config", timeout=5).json()["rate_limit"]
         assert ip_limit["windows"] == [[100, 10.0]]
         seen = []
@@ -964,7 +994,7 @@ def test_cli_serves_several_accounts(tmp_path: Path, no_login_delay: None) -> No
             seen.append([a["activityId"] for a in api.get_activities(0, 10)])
             want = requests.get(base + "/__sim/activities", params={"account": email}, timeout=5).json()
             assert seen[-1] == [x["activityId"] for x in want]
-        assert len({i for ids in seen for i in ids}) == 15
+        assert len({i for ids in seen for i in ids}) == 18  # 3 x (5 and the huge id)
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _err = proc.communicate(timeout=10)

@@ -55,8 +55,9 @@ def test_pages_need_a_login(app: Flask) -> None:
     api = client.get("/api/dashboard")
     assert api.status_code == 401 and "log in" in api.get_json()["error"]
     assert client.post("/api/sync", json={}, headers=csrf_headers(client)).status_code == 401
-    for public in ("/healthz", "/readyz", "/metrics", "/login", "/static/app.css"):
+    for public in ("/healthz", "/readyz", "/login", "/static/app.css"):
         assert client.get(public).status_code == 200, public
+    assert client.get("/metrics").status_code == 401  # account names: a login or the metrics token
 
 
 def test_wrong_password_then_right_one(app: Flask) -> None:
@@ -205,7 +206,7 @@ def test_without_password_only_loopback_is_served(tmp_path: Any) -> None:
     assert api.status_code == 403 and "only answers on the machine" in api.get_json()["error"]
     assert client.post("/api/sync", json={}, environ_overrides=remote).status_code in (400, 403)
     assert client.get("/healthz", environ_overrides=remote).status_code == 200
-    assert client.get("/metrics", environ_overrides=remote).status_code == 200
+    assert client.get("/metrics", environ_overrides=remote).status_code == 403  # account names
 
 
 def test_in_a_container_the_hosts_own_connections_count_as_local(tmp_path: Any) -> None:

@@ -14,7 +14,8 @@ import pytest
 import requests
 
 from services.web.app import absolute_database_url
-from services.web.serve import check_bind, gunicorn_options, is_loopback_host, serve
+from services.web.hosts import is_loopback_host
+from services.web.serve import check_bind, gunicorn_options, serve
 from shared.errors import UsageError
 from tests.servers import free_port, wait_for_port
 from tests.web_factories import web_settings

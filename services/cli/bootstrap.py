@@ -9,17 +9,20 @@ from dataclasses import dataclass
 from shared.accounts import get_or_create_account
 from shared.config import Settings, load_settings
 from shared.db import create_session, ensure_schema
+from shared.garmin_values import strip_controls
 from shared.runtime import Runtime, set_runtime
+from shared.storage import restrict_umask
 
 
 class _OneLine(logging.Formatter):
-    """Without --verbose a problem is one line: tracebacks are dropped."""
+    """Without --verbose a problem is one line: tracebacks are dropped, and so are
+    control characters a message may carry from Garmin."""
 
     def format(self, record: logging.LogRecord) -> str:
         record.exc_info = None
         record.exc_text = None
         record.stack_info = None
-        return super().format(record).splitlines()[0]
+        return strip_controls(super().format(record).splitlines()[0])
 
 
 def setup_logging(verbose: bool) -> None:
@@ -49,6 +52,7 @@ class App:
 def start(account_name: str, settings: Settings | None = None, create: bool = False) -> App:
     """Load settings, upgrade the schema if needed, find (or create) the account."""
     settings = settings or load_settings()
+    restrict_umask(settings.umask)
     ensure_schema(settings.database_url)
     runtime = Runtime.build(settings)
     set_runtime(runtime)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from shared.errors import (
     AuthRequired,
@@ -19,6 +20,7 @@ from shared.errors import (
     TransientError,
     UsageError,
 )
+from shared.garmin_values import strip_controls
 
 OK = 0
 UNEXPECTED = 1
@@ -50,7 +52,7 @@ def code_for(error: GarminSyncError) -> int:
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    typer.secho(f"error: {strip_controls(message)}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
 
 
@@ -63,12 +65,20 @@ def handled[F: Callable[..., Any]](func: F) -> F:
             return func(*args, **kwargs)
         except GarminSyncError as exc:
             raise fail(str(exc), code_for(exc)) from None
+        except DatabaseError as exc:
+            if type(exc) is DatabaseError or isinstance(exc, OperationalError):  # down, locked, damaged
+                raise fail(f"the database failed: {exc.orig}", ENVIRONMENT) from None
+            raise fail(_unexpected(exc), UNEXPECTED) from None
         except KeyboardInterrupt:
             raise fail("interrupted; nothing is lost, run the command again to continue", 130) from None
         except typer.Exit:
             raise
         except Exception as exc:
-            log.debug("unexpected error", exc_info=True)
-            raise fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --verbose)", UNEXPECTED) from None
+            raise fail(_unexpected(exc), UNEXPECTED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _unexpected(exc: Exception) -> str:
+    log.debug("unexpected error", exc_info=True)
+    return f"unexpected {type(exc).__name__}: {exc} (rerun with --verbose)"

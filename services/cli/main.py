@@ -15,17 +15,18 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.orm import Session
 
 from services.cli import exit_codes
 from services.cli.bootstrap import App, setup_logging, start
 from services.cli.exit_codes import handled
+from services.cli.output import err, out, print_json, safe
 from shared import jobs
 from shared.archive import Outcome
 from shared.db import create_session
 from shared.errors import AuthRequired, GarminSyncError, RateLimited, UsageError
+from shared.garmin_values import MAX_ACTIVITY_ID
 from shared.listing import refresh_listing
 from shared.models import Account
 from shared.planning import Filters
@@ -41,10 +42,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Pipes and files get whole lines; a terminal gets its own width.
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
 _options: dict[str, Any] = {"account": "default", "verbose": False}
+MAX_ROWS = 1_000_000_000  # beyond it a number is a typo, and beyond 2^63 the database overflows
 
 DateOpt = Annotated[
     datetime | None,
@@ -143,8 +142,8 @@ def login(
         stored.login_blocked_until = None
     where = f" and in {token_file} (0600)" if token_file else ""
     out.print(
-        f"Logged in as {profile.full_name or profile.display_name or email}. "
-        f"Tokens stored, encrypted, in the database{where}."
+        f"Logged in as {safe(profile.full_name or profile.display_name or email)}. "
+        f"Tokens stored, encrypted, in the database{safe(where)}."
     )
 
 
@@ -162,7 +161,7 @@ def list_activities(
     until: DateOpt = None,
     activity_type: Annotated[str | None, typer.Option("--type", help="e.g. running.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=MAX_ROWS, help="At most this many rows.")] = None,
 ) -> None:
     """List activities, refreshing the list from Garmin first unless --offline."""
     if sum((all_, missing, downloaded)) > 1:
@@ -174,7 +173,7 @@ def list_activities(
     which = "missing" if missing else "downloaded" if downloaded else "all"
     rows = activity_rows(ctx.settings.database_url, ctx.account_id, which, filters, limit)
     if as_json:
-        out.print_json(data=rows)
+        print_json(rows)
         return
     from rich.table import Table
 
@@ -182,14 +181,8 @@ def list_activities(
     for column in ("id", "start (UTC)", "type", "name", "state", "file"):
         table.add_column(column)
     for row in rows:
-        table.add_row(
-            str(row["id"]),
-            row["start_time"][:16].replace("T", " "),
-            row["type"] or "",
-            row["name"] or "",
-            row["state"],
-            row["file_path"] or "",
-        )
+        cells = (row["id"], row["start_time"][:16].replace("T", " "), row["type"], row["name"])
+        table.add_row(*(safe(cell or "") for cell in (*cells, row["state"], row["file_path"])))
     out.print(table)
     err.print(f"{len(rows)} activities")
 
@@ -210,7 +203,9 @@ def _refresh(ctx: App) -> None:
 @app.command()
 @handled
 def download(
-    activity_ids: Annotated[list[int] | None, typer.Argument(help="Specific activity ids.")] = None,
+    activity_ids: Annotated[
+        list[int] | None, typer.Argument(min=1, max=MAX_ACTIVITY_ID, help="Specific activity ids.")
+    ] = None,
     missing: Annotated[bool, typer.Option("--missing", help="Everything not archived yet.")] = False,
     since: DateOpt = None,
     until: DateOpt = None,
@@ -257,7 +252,7 @@ def _run_sync(ctx: App, *, full: bool, filters: Filters, wait: bool, as_json: bo
             raise
         if not wait:
             if as_json:
-                out.print_json(data={"run_id": run_id, "task_id": task_id, "status": "queued"})
+                print_json({"run_id": run_id, "task_id": task_id, "status": "queued"})
             else:
                 out.print(
                     f"Queued sync run #{run_id} (task {task_id}). "
@@ -287,7 +282,7 @@ def _download_with_progress(ctx: App, activity_ids: list[int], run_id: int | Non
 
         def advance(outcome: Outcome) -> None:
             if outcome.status == "failed":
-                progress.console.print(f"[red]failed[/red] {outcome.activity_id}: {outcome.message}")
+                progress.console.print(f"[red]failed[/red] {outcome.activity_id}: {safe(outcome.message)}")
             progress.advance(bar)
 
         return download_inline(ctx.runtime, activity_ids, advance)
@@ -309,13 +304,13 @@ def _report(ctx: App, run_id: int, counts: Counter[str], as_json: bool) -> int:
         "data_dir": str(ctx.settings.data_dir),
     }
     if as_json:
-        out.print_json(data=data)
+        print_json(data)
     else:
         out.print(
             f"Garmin's list: {data['found']} checked, {data['new']} new "
             f"({data['list_requests']} request(s)). Downloaded {data['downloaded']}, "
             f"no file {data['no_file']}, failed {data['failed']}, deferred {data['deferred']}. "
-            f"Files in {data['data_dir']}."
+            f"Files in {safe(data['data_dir'])}."
         )
     return exit_codes.PARTIAL if counts["failed"] or counts["deferred"] else exit_codes.OK
 
@@ -333,7 +328,7 @@ def _download_ids(ctx: App, activity_ids: list[int], wait: bool, as_json: bool) 
         return exit_codes.OK
     counts = _download_with_progress(ctx, claimed, None)
     if as_json:
-        out.print_json(data=dict(counts))
+        print_json(dict(counts))
     else:
         out.print(", ".join(f"{key} {value}" for key, value in sorted(counts.items())) or "nothing to do")
     return exit_codes.PARTIAL if counts["failed"] or counts["deferred"] else exit_codes.OK
@@ -355,7 +350,7 @@ def _follow(ctx: App, run_id: int, as_json: bool) -> int:
     counts = Counter(downloaded=run.downloaded, failed=run.failed, no_file=run.no_file)
     code = _report(ctx, run_id, counts, as_json)
     if run.status == "error":
-        err.print(f"[red]sync run #{run_id} failed:[/red] {run.message}")
+        err.print(f"[red]sync run #{run_id} failed:[/red] {safe(run.message)}")
         return exit_codes.AUTH if "login" in (run.message or "") else exit_codes.PARTIAL
     return code
 
@@ -370,13 +365,12 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.
     ctx = start(_options["account"])
     report = status_report(ctx.runtime, ctx.account_id)
     if as_json:
-        out.print_json(data=report)
+        print_json(report)
         return
-    counts = report["counts"]
+    counts, account = report["counts"], report["account"]
+    who = account["display_name"] or account["email"] or "not logged in"
     out.print(
-        f"[bold]Account[/bold] {report['account']['name']} "
-        f"({report['account']['display_name'] or report['account']['email'] or 'not logged in'}) "
-        f"— tokens: {report['account']['token_state']}"
+        f"[bold]Account[/bold] {safe(account['name'])} ({safe(who)}) — tokens: {account['token_state']}"
     )
     out.print(
         f"[bold]Activities[/bold] {report['total']}: "
@@ -389,12 +383,12 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.
     if last:
         out.print(
             f"[bold]Last sync[/bold] #{last['id']} {last['status']} at {last['started_at']}: "
-            f"{last['message'] or ''}"
+            f"{safe(last['message'] or '')}"
         )
     if report["cooldown_s"]:
         out.print(f"[yellow]Garmin cool-down: {report['cooldown_s']:.0f}s left[/yellow]")
     out.print(
-        f"[bold]Data[/bold] {report['data_dir']}  [bold]Database[/bold] {report['database']}  "
+        f"[bold]Data[/bold] {safe(report['data_dir'])}  [bold]Database[/bold] {safe(report['database'])}  "
         f"[bold]Mode[/bold] {report['mode']}"
     )
 
@@ -416,10 +410,10 @@ def verify(
                 problems.append(item)
             progress.advance(bar)
     if as_json:
-        out.print_json(data={"checked": total, "problems": [p.__dict__ for p in problems]})
+        print_json({"checked": total, "problems": [p.__dict__ for p in problems]})
     else:
         for problem in problems:
-            out.print(f"[red]{problem.activity_id}[/red] {problem.path}: {problem.reason}")
+            out.print(f"[red]{problem.activity_id}[/red] {safe(problem.path)}: {safe(problem.reason)}")
         out.print(f"Checked {total} files: {len(problems)} problem(s).")
     if not problems:
         raise typer.Exit(exit_codes.OK)
@@ -468,7 +462,11 @@ def _mirror(ctx: App) -> str:
 
 def _print_schedule(data: dict[str, Any], note: str) -> None:
     state = "enabled" if data["enabled"] else "disabled"
-    out.print(f"Schedule: [bold]{data['cron']}[/bold] — {data['description']} — {state} ({note})")
+    out.print(
+        f"Schedule: [bold]{safe(data['cron'])}[/bold] — {safe(data['description'])} — {state} ({safe(note)})"
+    )
+    if data.get("error"):
+        out.print(f"[yellow]{safe(data['error'])}[/yellow]")
     for moment in data["next_runs"]:
         out.print(f"  next: {moment}")
 
@@ -483,7 +481,7 @@ def schedule_show(as_json: Annotated[bool, typer.Option("--json", help="JSON on 
     with create_session(ctx.settings.database_url) as session:
         data = view(get_schedule(session, ctx.account_id), ctx.account_id).as_dict()
     if as_json:
-        out.print_json(data=data)
+        print_json(data)
     else:
         _print_schedule(data, "embedded mode: needs Redis and beat" if ctx.settings.embedded else "beat")
 

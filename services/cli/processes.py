@@ -32,12 +32,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
 from services.cli import exit_codes
 from shared.errors import BrokerUnavailable, ConfigError, GarminSyncError, StorageError, UsageError
+from shared.redact import mask_url
+from shared.storage import restrict_umask
 
 if TYPE_CHECKING:
     from shared.config import Settings
@@ -52,19 +53,6 @@ EMBEDDED_MESSAGE = "workers need REDIS_URL; without it the CLI runs jobs in-proc
 
 
 # --- checks --------------------------------------------------------------------------
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced, for messages (secrets never reach logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def check_redis(url: str, timeout: float = REDIS_TIMEOUT_S) -> None:
@@ -90,6 +78,7 @@ def preflight(schema: bool = True) -> Settings:
     from shared.config import load_settings
 
     settings = load_settings()
+    restrict_umask(settings.umask)  # Celery, exec'd next, and its pool inherit it
     if settings.redis_url is None:
         raise ConfigError(EMBEDDED_MESSAGE)
     check_redis(settings.redis_url)

@@ -98,6 +98,13 @@ TRAVEL_PLACES = (
 )
 
 HOSTILE_NAMES = (
+    # Read as Rich markup: an error, and a hidden hyperlink.
+    "Intervals [/tempo] 5x1k",
+    "[link=https://evil.example/x]click me[/link]",
+    # Terminal escapes: clear screen, colour, an OSC 8 hyperlink, BEL, an 8-bit CSI.
+    "Evening Run \x1b[2J\x1b[31mred\x1b]8;;https://evil.example/\x07link\x1b]8;;\x07\x07 \x9b1m",
+    "Null\x00byte Ride",  # PostgreSQL text cannot hold NUL
+    "Right-to-left \u202egnp.exe",  # shows as "exe.png"
     "../etc/passwd",
     "Run: 5k / tempo?",
     "Morning Run 🏃‍♀️🔥",
@@ -107,6 +114,12 @@ HOSTILE_NAMES = (
     "Tab\tand\nnewline",
     "Ünïcödé Straßenlauf — 東京 " + "x" * 220,
 )
+
+# Numbers Garmin might send that no client can take as they are: an id beyond a
+# signed 64-bit integer (an extra activity, listed among the others) and
+# `Infinity` for a duration and a distance (JSON `Infinity`, which Python writes).
+HUGE_ID_BASE = 2**63
+ODD_VALUES = ("huge_id", "infinite_duration", "infinite_distance")
 
 DEVICES = ((3291, "fenix6x"), (3113, "fr945"), (3589, "fr255"), (3121, "edge530"))
 
@@ -142,6 +155,12 @@ class Activity:
     lap_count: int
     device_product: int
     uploaded_utc: datetime
+    odd: str = ""  # one of ODD_VALUES: what its summary reports that no client can store
+
+    @property
+    def storable(self) -> bool:
+        """False for the extra activity whose id exceeds 64 bits (a client must skip it)."""
+        return self.odd != "huge_id"
 
     @property
     def type(self) -> ActivityType:
@@ -252,8 +271,9 @@ def generate_activities(
         local += timedelta(seconds=rng.randrange(5 * 3600, 20 * 3600))
         starts.append((local.astimezone(UTC), place))
     starts.sort(key=lambda s: s[0])
+    odd = hostile_names != 0 and count > 0
     if hostile_names < 0:
-        hostile_names = min(len(HOSTILE_NAMES), max(1, count // 20)) if count else 0
+        hostile_names = min(len(HOSTILE_NAMES), max(1, count // 5)) if count else 0
     hostile_at = rng.sample(range(count), min(count, hostile_names))
     names = {pos: HOSTILE_NAMES[i % len(HOSTILE_NAMES)] for i, pos in enumerate(hostile_at)}
     out: list[Activity] = []
@@ -262,7 +282,19 @@ def generate_activities(
         # Garmin ids grow with upload time; keep them strictly increasing.
         next_id += rng.randint(50_000, 3_000_000)
         out.append(make_activity(rng, next_id, start, place, kinds[i], names.get(i)))
-    return out
+    return _with_odd_values(rng, out) if odd else out
+
+
+def _with_odd_values(rng: random.Random, acts: list[Activity]) -> list[Activity]:
+    """Infinite values on two activities, and one more activity with a huge id."""
+    acts[len(acts) // 3] = replace(acts[len(acts) // 3], odd="infinite_duration")
+    with_distance = [i for i in range(2 * len(acts) // 3, len(acts)) if acts[i].type.has_distance]
+    if with_distance:
+        acts[with_distance[0]] = replace(acts[with_distance[0]], odd="infinite_distance")
+    base = acts[len(acts) // 2]
+    start = base.start_utc - timedelta(minutes=rng.randint(30, 120))
+    huge = make_activity(rng, HUGE_ID_BASE + base.activity_id, start, base.place, "fit")
+    return sorted([*acts, replace(huge, odd="huge_id")], key=lambda act: act.start_utc)
 
 
 def new_activity(
@@ -450,7 +482,16 @@ def list_item(act: Activity, account: Account) -> dict[str, Any]:
         item["manufacturer"] = "GARMIN"
     if t.key in ("running", "trail_running", "walking", "hiking"):
         item["steps"] = int(act.duration_s / 60 * t.cadence[0] * 2)
-    return item
+    return _report_odd_values(act, item)
+
+
+def _report_odd_values(act: Activity, summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary as Garmin would send it for an odd activity (the file stays sound)."""
+    if act.odd == "infinite_duration":
+        summary.update(duration=math.inf, elapsedDuration=math.inf, movingDuration=math.inf)
+    elif act.odd == "infinite_distance":
+        summary.update(distance=math.inf, averageSpeed=math.inf, maxSpeed=math.inf)
+    return summary
 
 
 def activity_uuid(act: Activity) -> str:
@@ -529,7 +570,7 @@ def detail(act: Activity, account: Account) -> dict[str, Any]:
             "trimmed": False,
             "gcj02": False,
         },
-        "summaryDTO": summary,
+        "summaryDTO": _report_odd_values(act, summary),
     }
     if act.has_gps:
         body["locationName"] = act.place.name

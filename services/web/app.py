@@ -26,16 +26,20 @@ from shared.config import Settings, load_settings
 from shared.db import create_session, ensure_schema, install_sqlite_pragmas
 from shared.errors import GarminSyncError, StorageError
 from shared.runtime import Runtime
+from shared.storage import restrict_umask
 from shared.tokens import load_or_create_secret
 
-from . import auth, health, panels, queries, templating
+from . import auth, health, inbound, panels, queries, templating
 from .broker import Broker, CeleryBroker, NoBroker
 from .cache import TTLCache
 from .context import EXTENSION, WebState, flower_url, session_secret, web_state
 from .errors import WebError, status_for
+from .expiring import expiring_keys
 from .extensions import csrf, db, store
+from .logins import Logins
 from .pending import PendingLogins
 from .runner import EmbeddedRunner
+from .throttle import Throttle
 
 log = logging.getLogger("garminsync.web")
 
@@ -52,6 +56,7 @@ NAV = [
     ("account.index", "Account"),
     ("system.index", "System"),
 ]
+SESSION_LIFETIME = timedelta(days=7)
 LOCAL_ONLY_NOTE = (
     "No GARMINSYNC_WEB_PASSWORD is set: the dashboard is open without login and answers "
     "only on this machine (127.0.0.1)."
@@ -67,6 +72,7 @@ def create_app(
 ) -> Flask:
     """Build the dashboard. `config`, `broker` and `runtime` are overrides for tests."""
     settings = settings or load_settings()
+    restrict_umask(settings.umask)  # also when gunicorn loads wsgi.py directly (compose)
     _ensure_schema(settings.database_url)
     runtime = runtime or Runtime.build(settings)
     secret = load_or_create_secret(settings.data_dir, settings.secret_key)
@@ -80,7 +86,9 @@ def create_app(
         SESSION_COOKIE_NAME="garminsync_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(days=7),
+        # Behind HTTPS (a reverse proxy terminating TLS): the browser never sends it over plain HTTP.
+        SESSION_COOKIE_SECURE=settings.web_secure_cookie,
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         WTF_CSRF_TIME_LIMIT=None,  # valid as long as the session: a tab left open still works
         MAX_CONTENT_LENGTH=1024 * 1024,
         SEND_FILE_MAX_AGE_DEFAULT=300,
@@ -90,6 +98,8 @@ def create_app(
     if config:
         app.config.update(config)
 
+    app.before_request(auth.host_guard)  # before CSRF: a foreign host name gets nothing at all
+    app.before_request(inbound.check)  # hostile request shapes: a 400 before anything runs
     db.init_app(app)
     csrf.init_app(app)
     with app.app_context():
@@ -97,6 +107,7 @@ def create_app(
     _ensure_default_account(settings)
 
     cache = TTLCache()
+    keys = expiring_keys(settings.redis_url)
     state = WebState(
         settings=settings,
         runtime=runtime,
@@ -105,6 +116,8 @@ def create_app(
         pending=PendingLogins(runtime.cipher, settings.redis_url),
         password_hash=generate_password_hash(password) if password else None,
         flower_url=flower_url(settings),
+        logins=Logins(keys, SESSION_LIFETIME.total_seconds()),
+        throttle=Throttle(keys),
         cache=cache,
         local_gateways=frozenset() if password else auth.container_gateways(),
     )
@@ -231,8 +244,13 @@ def _security_headers(response: Response) -> Response:
 
 
 def _layout_context() -> dict[str, Any]:
-    """What the base layout needs on every page: navigation, mode, account picker."""
+    """What the base layout needs on every page: navigation, mode, account picker.
+
+    Not before a login (or on a refused request): an error page must show no data.
+    """
     state = web_state()
+    if auth.private():
+        return {"nav": [], "hide_nav": True, "gs": {"auth_required": state.auth_required, "accounts": []}}
     current = None
     names: list[str] = []
     try:

@@ -13,6 +13,7 @@ from shared.runtime import Runtime
 
 from .broker import Broker, BrokerHealth
 from .cache import TTLCache
+from .logins import Logins
 from .pending import PendingLogins
 from .runner import EmbeddedRunner
 from .throttle import Throttle
@@ -29,8 +30,9 @@ class WebState:
     pending: PendingLogins
     password_hash: str | None
     flower_url: str | None
+    logins: Logins
+    throttle: Throttle
     cache: TTLCache = field(default_factory=TTLCache)
-    throttle: Throttle = field(default_factory=Throttle)
     local_gateways: frozenset[str] = frozenset()
 
     @property

@@ -1,4 +1,4 @@
-"""`/healthz`, `/readyz` and Prometheus `/metrics`: no login, no secrets.
+"""`/healthz`, `/readyz` (no login, no data) and Prometheus `/metrics` (login or bearer token).
 
 Metrics are read from the store at scrape time (a custom collector), so every
 gunicorn worker answers the same numbers without prometheus' multiprocess

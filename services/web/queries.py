@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
+from shared.garmin_values import finite
 from shared.models import Account, Activity, DownloadState, Schedule, SyncRun, TaskRun
 from shared.reports import activity_dict, as_utc, iso, run_dict, state_counts
 from shared.schedules import get_schedule, view
@@ -202,8 +203,8 @@ def activity_row(row: Any) -> dict[str, Any]:
         "type": row.activity_type,
         "start_time": iso(row.start_time),
         "start_time_local": row.start_time_local.isoformat() if row.start_time_local else None,
-        "duration_s": row.duration_s,
-        "distance_m": row.distance_m,
+        "duration_s": finite(row.duration_s),
+        "distance_m": finite(row.distance_m),
         "state": row.state,
         "attempts": row.attempts,
         "file_size": row.file_size,

@@ -7,7 +7,7 @@ the pending MFA logins live in that process; with Redis it runs two.
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 import sys
 from typing import Any
 
@@ -16,18 +16,9 @@ from gunicorn.app.base import BaseApplication
 from shared.config import Settings, load_settings
 from shared.db import ensure_schema
 from shared.errors import GarminSyncError, UsageError
+from shared.storage import restrict_umask
 
-LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
-
-
-def is_loopback_host(host: str) -> bool:
-    name = host.strip().strip("[]").lower()
-    if name in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+from .hosts import is_loopback_host
 
 
 def check_bind(host: str, settings: Settings) -> None:
@@ -38,6 +29,19 @@ def check_bind(host: str, settings: Settings) -> None:
         f"refusing to listen on {host} without a dashboard password: set GARMINSYNC_WEB_PASSWORD, "
         "or use --host 127.0.0.1 to keep the dashboard on this machine"
     )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """One clear line now, instead of gunicorn retrying (and logging) a taken port for seconds."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise GarminSyncError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 def gunicorn_options(host: str, port: int, settings: Settings) -> dict[str, Any]:
@@ -60,8 +64,10 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve the dashboard until interrupted; exit code 2 for a refused bind."""
     try:
         settings = load_settings()
+        restrict_umask(settings.umask)  # gunicorn's workers inherit it
         check_bind(host, settings)
         ensure_schema(settings.database_url)
+        check_port_free(host, port)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -26,7 +26,7 @@ from shared.config import Settings
 from shared.db import create_session
 from shared.models import Schedule
 from shared.runtime import get_runtime
-from shared.schedules import all_schedules
+from shared.schedules import all_schedules, cron_problem
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,25 @@ def cron_schedule(expression: str) -> crontab:
     return crontab(minute, hour, day_of_week, day_of_month, month_of_year)
 
 
-def _entry(app: Celery, schedule: Schedule) -> RedBeatSchedulerEntry:
-    return RedBeatSchedulerEntry(
-        entry_name(schedule.account_id),
-        SYNC_TASK,
-        cron_schedule(schedule.cron),
-        kwargs={"account_id": schedule.account_id, "trigger": "schedule"},
-        app=app,
-    )
+def _entry(app: Celery, schedule: Schedule) -> RedBeatSchedulerEntry | None:
+    """The RedBeat entry, or None (reported) for a cron that cannot run.
+
+    A cron saved before crons were checked must not stop every other account's schedule.
+    """
+    try:
+        problem = cron_problem(schedule.cron)
+        if problem is None:
+            return RedBeatSchedulerEntry(
+                entry_name(schedule.account_id),
+                SYNC_TASK,
+                cron_schedule(schedule.cron),
+                kwargs={"account_id": schedule.account_id, "trigger": "schedule"},
+                app=app,
+            )
+    except ValueError as exc:
+        problem = str(exc)
+    log.error("schedule of account %s skipped: %s", schedule.account_id, problem)
+    return None
 
 
 def _db_schedules(settings: Settings | None = None) -> list[Schedule]:
@@ -71,11 +82,11 @@ def mirror_schedules(app: Celery | None = None, settings: Settings | None = None
     ensure_conf(app)
     for schedule in _db_schedules(settings):
         key = RedBeatSchedulerEntry.generate_key(app, entry_name(schedule.account_id))
-        if not schedule.enabled:
+        entry = _entry(app, schedule) if schedule.enabled else None
+        if entry is None:
             with contextlib.suppress(KeyError):
                 RedBeatSchedulerEntry.from_key(key, app=app).delete()
             continue
-        entry = _entry(app, schedule)
         with contextlib.suppress(KeyError):
             entry.last_run_at = RedBeatSchedulerEntry.from_key(key, app=app).last_run_at
         entry.save()
@@ -88,7 +99,7 @@ def missing_entries(app: Celery) -> int:
     client = get_redis(app)
     missing = 0
     for schedule in _db_schedules():
-        if schedule.enabled:
+        if schedule.enabled and cron_problem(schedule.cron) is None:
             key = RedBeatSchedulerEntry.generate_key(app, entry_name(schedule.account_id))
             missing += 0 if client.exists(key) else 1
     return missing

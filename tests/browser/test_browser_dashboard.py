@@ -34,6 +34,7 @@ def synced(live: Live) -> Live:
     client = live.app.test_client()
     with client.session_transaction() as session:
         session["auth"] = live.app.config["GARMINSYNC_AUTH_MARKER"]
+        session["login"] = live.app.extensions["garminsync"].logins.start()
     if client.get("/api/dashboard").get_json()["counters"]["total"] < SIM_ACTIVITIES:
         token = client.get("/api/csrf").get_json()["csrf_token"]
         assert client.post("/api/sync", json={}, headers={"X-CSRFToken": token}).status_code == 202

@@ -16,7 +16,7 @@ from shared.reports import account_dict
 from shared.schedules import describe, next_runs, validate_cron
 
 from .. import actions, forms, panels, queries
-from ..auth import check_password, logged_in
+from ..auth import check_password, end_login, logged_in
 from ..context import web_state
 from ..errors import BadInput
 from ..extensions import store
@@ -52,7 +52,7 @@ def login() -> tuple[Response, int]:
 
 @bp.post("/logout")
 def logout() -> Response:
-    session.clear()
+    end_login()
     return jsonify({"ok": True})
 
 
