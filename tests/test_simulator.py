@@ -1001,4 +1001,4 @@ def test_cli_serves_several_accounts(tmp_path: Path, no_login_delay: None) -> No
     assert proc.returncode == 0
     lines = out.decode().splitlines()
     assert lines[0] == base
-    assert lines[1:] == [f"account {e} password={PASSWORD} activities=5" for e in emails]
+    assert lines[1:] == [f"account {e} password={PASSWORD} activities=6" for e in emails]
