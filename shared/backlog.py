@@ -140,3 +140,14 @@ def release_account(session: Session, account_id: int) -> int:
         .values(state=DownloadState.MISSING, queued_at=None, run_id=None, dispatched_at=None, not_before=None)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def account_backlog(session: Session, account_id: int) -> dict[str, int]:
+    """What of an account's claims waits for the budget, and what is published to the workers."""
+    rows = session.execute(
+        select(Activity.dispatched_at.is_not(None), func.count())
+        .where(Activity.account_id == account_id, Activity.state == DownloadState.QUEUED)
+        .group_by(Activity.dispatched_at.is_not(None))
+    ).all()
+    counts = {bool(published): int(n) for published, n in rows}
+    return {"waiting": counts.get(False, 0), "published": counts.get(True, 0)}

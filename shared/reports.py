@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shared.backlog import account_backlog
 from shared.db import create_session
 from shared.garmin_values import finite
 from shared.models import Account, Activity, DownloadState, SyncRun
 from shared.planning import Filters
+from shared.ratelimit import account_key
 from shared.redact import mask_url
 from shared.runtime import Runtime
 
@@ -146,8 +148,11 @@ def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
         ).first()
         account_info = account_dict(account) if account else {}
         last_run = run_dict(last) if last else None
+        backlog = account_backlog(session, account_id)
+    # At the budget's pace; the lower bound a first sync of this backlog can take.
+    backlog["eta_s"] = round((backlog["waiting"] + backlog["published"]) / settings.rate.per_second)
     try:
-        cooldown = runtime.limiter.cooldown_remaining(f"account-{account_id}")
+        cooldown = runtime.limiter.cooldown_remaining(account_key(account_id))
     except Exception:  # Redis down: status still answers from the store
         cooldown = 0.0
     return {
@@ -155,6 +160,7 @@ def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
         "counts": counts,
         "total": sum(counts.values()),
         "last_run": last_run,
+        "backlog": backlog,
         "cooldown_s": cooldown,
         "data_dir": str(settings.data_dir),
         "database": safe_database_url(settings.database_url),

@@ -233,3 +233,22 @@ def test_expired_leases_and_settled_or_lost_runs(db_url: str) -> None:
         assert "handed back" in (run.message or "")
         states = sorted(session.scalars(select(Activity.state)))
         assert states == ["downloaded", "missing", "missing"]
+
+
+def test_status_tells_what_waits_for_the_budget(db_url: str, tmp_path: Path) -> None:
+    from shared.config import load_settings
+    from shared.reports import status_report
+    from shared.runtime import Runtime
+
+    add_account(db_url, "a", backlog=90)
+    settings = load_settings(
+        {"GARMINSYNC_DATA_DIR": str(tmp_path), "DATABASE_URL": db_url, "GARMINSYNC_RATE_LIMIT": "30/minute"}
+    )
+    runtime = Runtime.build(settings)
+    pacer = Dispatcher(
+        db_url, runtime.limiter, runtime.coordinator, Recorder(), worker="w", downloading_lease_s=960,
+        max_wait_s=5,
+    )  # fmt: skip
+    pacer.tick()
+    backlog = status_report(runtime, 1)["backlog"]
+    assert backlog == {"waiting": 60, "published": 30, "eta_s": 180}  # 90 at 30/minute
