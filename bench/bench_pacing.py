@@ -218,8 +218,14 @@ def run_case(case: Case, redis_url: str, root: Path) -> dict[str, Any]:
     steady = sustained(big_downloads, spec.amount)
     steady_pct = round(100 * steady[0] / spec.per_second, 2) if steady else None
     all_times = sorted(r[0] for r in stats_all["requests"])
+    over = {
+        email: densest_requests(s["requests"], float(spec.period))
+        for email, s in per_account.items()
+        if s["max_in_window"][key] > spec.amount
+    }
     return {
         "case": asdict(case),
+        "over_budget": over,
         "elapsed_s": round(elapsed, 1),
         "ideal_s": round(expected_s, 1),
         "claimed": claimed,
@@ -241,6 +247,19 @@ def run_case(case: Case, redis_url: str, root: Path) -> dict[str, Any]:
         "log_bytes_per_download": round(log_bytes / claimed, 1),
         "tracebacks_in_logs": tracebacks,
     }
+
+
+def densest_requests(requests: list[list[Any]], window_s: float) -> list[list[Any]]:
+    """The requests of the busiest window (time from the first, kind, path, status): what went over."""
+    ordered = sorted(requests, key=lambda r: r[0])
+    best: list[list[Any]] = []
+    lo = 0
+    for hi, request in enumerate(ordered):
+        while request[0] - ordered[lo][0] >= window_s:
+            lo += 1
+        if hi - lo + 1 > len(best):
+            best = ordered[lo : hi + 1]
+    return [[round(r[0] - best[0][0], 3), r[1], r[2], r[3]] for r in best]
 
 
 def report(results: list[dict[str, Any]]) -> str:
