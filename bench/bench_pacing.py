@@ -262,7 +262,8 @@ def densest_requests(requests: list[list[Any]], window_s: float) -> list[list[An
     return [[round(r[0] - best[0][0], 3), r[1], r[2], r[3]] for r in best]
 
 
-def report(results: list[dict[str, Any]]) -> str:
+def rows(results: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """The table's headers and rows: the console report and bench.report's Markdown share them."""
     rows = []
     for r in results:
         c = r["case"]
@@ -286,7 +287,7 @@ def report(results: list[dict[str, Any]]) -> str:
                 ", ".join(f"{v:.0f}s" for v in r["small_accounts_finished_after_s"].values()) or "-",
             ]
         )
-    return table(
+    return (
         [
             "case",
             "budget",
@@ -303,8 +304,12 @@ def report(results: list[dict[str, Any]]) -> str:
             "small accounts done after",
         ],
         rows,
-        title="Pacing at the real shape (simulator latency 100 ms, SQLite)",
     )
+
+
+def report(results: list[dict[str, Any]]) -> str:
+    headers, body = rows(results)
+    return table(headers, body, title="Pacing at the real shape (simulator latency 100 ms, SQLite)")
 
 
 def main(argv: list[str] | None = None) -> int:

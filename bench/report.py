@@ -90,47 +90,15 @@ def throughput(data: dict[str, Any]) -> str:
 
 
 def fanout(data: dict[str, Any]) -> str:
-    rows = []
-    for s in data["summaries"]:
-        p = s["median_phases_s"]
-        goal = "-" if s["goal_met"] is None else ("pass" if s["goal_met"] else "**fail**")
-        rows.append(
-            [
-                s["backend"],
-                s["variant"],
-                s["runs"],
-                s["median_total_s"],
-                s["median_after_fetch_s"],
-                p["fetch"],
-                p["store"],
-                p["claim"],
-                p["task_runs"],
-                p["publish"],
-                p["other"],
-                f"{s['rss_before_mb']:.0f} → {s['peak_rss_mb']:.0f}",
-                "yes" if s["complete"] else "**no**",
-                goal,
-            ]
-        )
-    return md(
-        [
-            "database",
-            "variant",
-            "runs",
-            "total s",
-            "after fetch s",
-            "fetch",
-            "store",
-            "claim",
-            "task_runs",
-            "publish",
-            "other",
-            "RSS MB (peak)",
-            "10,000 queued",
-            "goal",
-        ],
-        rows,
-    )
+    from bench.bench_fanout import rows
+
+    return md(*rows(data["summaries"]))
+
+
+def pacing(data: dict[str, Any]) -> str:
+    from bench.bench_pacing import rows
+
+    return md(*rows(data["results"]))
 
 
 def unchanged(data: dict[str, Any]) -> str:
@@ -171,7 +139,13 @@ def embedded(data: dict[str, Any]) -> str:
     )
 
 
-RENDERERS = {"throughput": throughput, "fanout": fanout, "unchanged": unchanged, "embedded": embedded}
+RENDERERS = {
+    "throughput": throughput,
+    "pacing": pacing,
+    "fanout": fanout,
+    "unchanged": unchanged,
+    "embedded": embedded,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
