@@ -170,3 +170,19 @@ def test_a_global_budget_is_shared_by_the_accounts(sqlite_make: StackFactory) ->
     assert stats["statuses"].get("429", 0) == 0
     assert stats["max_in_window"]["4"] <= 12
     assert_readable_logs(stack)
+
+
+def test_handled_garmin_errors_are_one_line_each(sqlite_make: StackFactory) -> None:
+    stack = sqlite_make(activities=20, latency_ms=20, GARMINSYNC_RATE_LIMIT="20/second")
+    stack.sim.state.set_faults({"match": "download", "status": 500, "count": 3})
+    stack.procs.worker("w1")
+    stack.sync("--wait")
+    assert stack.archived_all()
+    assert_readable_logs(stack)  # garminconnect logged each 500 with a traceback at ERROR
+    warnings = [
+        line
+        for name in stack.procs.names()
+        for line in stack.procs.log(name).splitlines()
+        if "WARNING" in line
+    ]
+    assert sum("500" in line for line in warnings) >= 3, warnings

@@ -72,9 +72,9 @@ def create_celery(settings: Settings | None = None) -> Celery:
     app = Celery("garminsync")
     app.conf.update(celery_config(settings))
     app.autodiscover_tasks(["services.worker"], related_name="tasks", force=True)
-    import services.worker.dispatcher
-    import services.worker.logs
-    import services.worker.signals  # noqa: F401  (connects the task-history signals)
+    # Importing connects their signals: the dispatcher starts with the worker, handled library
+    # errors log one line, and the task history is written.
+    from services.worker import dispatcher, logs, signals  # noqa: F401
 
     return app
 
