@@ -193,6 +193,14 @@ def test_dockerfile_is_slim_and_not_root(dockerfile: list[str]) -> None:
     assert not any("[dev]" in line or ".[dev" in line for line in dockerfile), "no dev extras in the image"
 
 
+def test_dockerfile_builds_offline_and_quietly() -> None:
+    """No `# syntax=` line: BuildKit would fetch that frontend from Docker Hub before building."""
+    text = (REPO / "Dockerfile").read_text()
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+    assert "ARG DEBIAN_FRONTEND=noninteractive" in text
+    assert "useradd --system" not in text, "a system user's uid must stay below 1000 (useradd warns)"
+
+
 def test_dockerfile_installs_dependencies_before_the_code(dockerfile: list[str]) -> None:
     """Cache-friendly: editing code must not reinstall every dependency."""
     deps = next(i for i, line in enumerate(dockerfile) if line.startswith("COPY pyproject.toml"))
