@@ -30,7 +30,7 @@ test: venv
 	$(PY) -m pytest -q
 
 test-fast: venv
-	$(PY) -m pytest -q -m "not integration and not browser"
+	$(PY) -m pytest -q -m "not integration and not browser and not docker"
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -111,14 +111,39 @@ def test_app_healthchecks_call_an_existing_check(services: dict[str, dict[str, A
 def test_optional_services_sit_behind_profiles(services: dict[str, dict[str, Any]]) -> None:
     assert services["postgres"]["profiles"] == ["postgres"]
     assert services["flower"]["profiles"] == ["flower"]
-    assert services["simulator"]["profiles"] == ["demo"]
+    # `--profile demo up` adds the simulator but never runs the one-shot demo; `run demo`
+    # enables the demo's own profile, which brings the simulator too.
+    assert services["simulator"]["profiles"] == ["demo", "demo-run"]
+    assert services["demo"]["profiles"] == ["demo-run"]
     for name in ("redis", "migrate", *APP_SERVICES):
         assert not services[name].get("profiles"), f"{name} must start without a profile"
 
 
+def test_the_demo_runs_once_the_stack_is_healthy_and_only_against_the_simulator(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    demo = services["demo"]
+    assert demo["restart"] == "no" and demo["healthcheck"] == {"disable": True}
+    for name in ("simulator", *APP_SERVICES):
+        assert demo["depends_on"][name] == {"condition": "service_healthy"}
+    script = demo["command"][0]
+    # Without the simulator's URL the workers would send its tokens to Garmin: refuse first.
+    assert script.index('GARMINSYNC_GARMIN_API_URL}" != http://simulator:8765') < script.index("login")
+    for step in ("garminsync login", "garminsync sync --wait", "garminsync verify", "garminsync status"):
+        assert step in script
+    assert "${GARMINSYNC_DEMO_ACTIVITIES:-300}" in _command(services["simulator"])
+
+
+def test_every_compose_variable_is_documented(compose: dict[str, Any]) -> None:
+    deployment = (REPO / "docs/DEPLOYMENT.md").read_text()
+    names = {m for text in _strings(compose) for m in re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text)}
+    undocumented = sorted(name for name in names if f"`{name}`" not in deployment)
+    assert not undocumented, f"docs/DEPLOYMENT.md does not explain {undocumented}"
+
+
 def test_postgres_has_a_volume_and_a_readiness_check(services: dict[str, dict[str, Any]]) -> None:
     postgres = services["postgres"]
-    assert postgres["image"].startswith("postgres:16")
+    assert postgres["image"] == "${GARMINSYNC_POSTGRES_IMAGE:-postgres:17}"
     assert any(":/var/lib/postgresql/data" in str(v) for v in postgres["volumes"])
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
     assert _environment(postgres)["POSTGRES_DB"] == "garminsync"
@@ -191,6 +216,14 @@ def test_dockerfile_is_slim_and_not_root(dockerfile: list[str]) -> None:
     assert any(line.startswith("ENV GARMINSYNC_DATA_DIR=/data") for line in dockerfile)
     assert any(line.startswith("HEALTHCHECK ") and '"health", "web"' in line for line in dockerfile)
     assert not any("[dev]" in line or ".[dev" in line for line in dockerfile), "no dev extras in the image"
+
+
+def test_dockerfile_builds_offline_and_quietly() -> None:
+    """No `# syntax=` line: BuildKit would fetch that frontend from Docker Hub before building."""
+    text = (REPO / "Dockerfile").read_text()
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+    assert "ARG DEBIAN_FRONTEND=noninteractive" in text
+    assert "useradd --system" not in text, "a system user's uid must stay below 1000 (useradd warns)"
 
 
 def test_dockerfile_installs_dependencies_before_the_code(dockerfile: list[str]) -> None:
