@@ -25,7 +25,9 @@ from shared.runs import fail_account_runs, record_listing, start_run
 from shared.runtime import Runtime
 
 FanOut = Callable[[list[int], int], None]
-LISTING_FLAG_TTL_MS = 15 * 60 * 1000  # outlives the longest listing; cleared when it ends
+# Renewed before each list page, so it outlives the slowest page (one budget window) and
+# lapses soon after a sync that died mid-listing; cleared when the listing ends.
+LISTING_FLAG_TTL_MS = 5 * 60 * 1000
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,15 @@ def sync_account(
     gateway = runtime.gateway(account, max_wait=max_wait)
     # While the list is read, the dispatcher leaves this account's budget to it.
     flag = listing_flag(account_id)
-    runtime.coordinator.set_flag(flag, LISTING_FLAG_TTL_MS)
     try:
-        listing = refresh_listing(settings.database_url, gateway, account_id, settings.page_size, full)
+        listing = refresh_listing(
+            settings.database_url,
+            gateway,
+            account_id,
+            settings.page_size,
+            full,
+            on_page=lambda: runtime.coordinator.set_flag(flag, LISTING_FLAG_TTL_MS),
+        )
     except AuthRequired as exc:
         account_needs_login(runtime, account_id, str(exc))
         raise

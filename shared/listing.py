@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -130,8 +131,14 @@ def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tup
 
 
 def refresh_listing(
-    db_url: str, gateway: GarminGateway, account_id: int, page_size: int, full: bool = False
+    db_url: str,
+    gateway: GarminGateway,
+    account_id: int,
+    page_size: int,
+    full: bool = False,
+    on_page: Callable[[], None] = lambda: None,
 ) -> ListingResult:
+    """Page the list newest first into the store; `on_page` runs before each page (a heartbeat)."""
     result = ListingResult()
     with create_session(db_url) as session:
         account = session.get(Account, account_id)
@@ -139,6 +146,7 @@ def refresh_listing(
     seen: set[int] = set()
     start = 0
     while True:
+        on_page()
         page = gateway.list_activities(start, page_size)
         result.requests += 1
         result.found += len(page)

@@ -27,6 +27,7 @@ from shared.runtime import get_runtime
 log = logging.getLogger(__name__)
 
 SYNC_MAX_RETRIES = 5
+SYNC_SOFT_LIMIT_S = 3600
 
 
 @shared_task(name=DOWNLOAD_TASK)
@@ -56,7 +57,17 @@ class SyncTask(Task):
                 fail_run(session, int(run_id), str(exc))
 
 
-@shared_task(bind=True, base=SyncTask, name=SYNC_TASK, max_retries=SYNC_MAX_RETRIES)
+@shared_task(
+    bind=True,
+    base=SyncTask,
+    name=SYNC_TASK,
+    max_retries=SYNC_MAX_RETRIES,
+    # A first listing of a big account waits for the budget page after page (30 pages a
+    # minute at 30/minute): it is slow, not hung. Below the visibility timeout (2 h),
+    # or Redis would hand the running sync to a second worker.
+    soft_time_limit=SYNC_SOFT_LIMIT_S,
+    time_limit=SYNC_SOFT_LIMIT_S + 300,
+)
 def sync_account(
     self: Task,
     account_id: int,
