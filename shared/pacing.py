@@ -25,21 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from sqlalchemy import select
-
-from shared.backlog import (
-    backlog_counts,
-    expire_leases,
-    hand_back,
-    in_flight_counts,
-    requeue_published,
-    take_due,
-    unpublish,
-)
+from shared.backlog import backlog_counts, expire_leases, hand_back, in_flight_counts, take_due, unpublish
 from shared.coordination import Coordinator
 from shared.db import create_session
-from shared.models import Account, Activity, DownloadState
 from shared.ratelimit import RateLimiter, account_key
+from shared.recovery import recover_lost_state
 from shared.runs import close_lost_runs, close_settled_runs
 from shared.task_history import busy_workers, mark_lost
 
@@ -128,8 +118,8 @@ class Dispatcher:
         if not leading:
             return 0
         now = datetime.now(UTC)
-        if self.coordinator.mark_epoch():
-            self.recover_from_lost_redis()
+        if not self.coordinator.has_epoch():
+            recover_lost_state(self.database_url, self.limiter, self.coordinator)
         if self.clock() - self._last_housekeeping >= HOUSEKEEPING_EVERY_S:
             self._last_housekeeping = self.clock()
             self.housekeeping(now)
@@ -140,27 +130,6 @@ class Dispatcher:
             log.info("dispatcher: published %d downloads in the last minute", self._published)
             self._published = 0
         return published
-
-    def recover_from_lost_redis(self) -> None:
-        """Redis is new or was emptied: its queued tasks and the budgets' logs are gone.
-
-        Published tasks are published again. If downloads were under way, what
-        was spent in the current windows is unknown, so every budget counts as
-        spent for one window; a Redis that is simply new costs nothing.
-        """
-        with create_session(self.database_url) as session:
-            lost = requeue_published(session)
-            busy = lost or session.scalar(
-                select(Activity.id).where(Activity.state == DownloadState.DOWNLOADING).limit(1)
-            )
-            accounts = list(session.scalars(select(Account.id))) if busy else []
-        if busy:
-            self.limiter.assume_spent([account_key(account_id) for account_id in accounts])
-            log.warning(
-                "Redis lost its data mid-work: %d downloads published again, budgets count as spent "
-                "for one window",
-                lost,
-            )
 
     def housekeeping(self, now: datetime) -> None:
         self.recover_dead_workers(now)

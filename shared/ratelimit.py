@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable
 
-from shared.coordination import Coordinator, Window
+from shared.coordination import LOST, Coordinator, Window
 from shared.errors import RateLimited
 from shared.ratelimit_spec import RateSpec
 
@@ -51,6 +51,8 @@ class RateLimiter:
         self.cooldown_base_s = cooldown_base_s
         self.cooldown_max_s = cooldown_max_s
         self._sleep = sleep
+        # Set by the runtime: puts the shared state back after Redis lost it (shared.recovery).
+        self.recover: Callable[[], object] | None = None
 
     def account_window(self, key: str) -> Window:
         return Window(key, self.rate.amount, self.window_ms)
@@ -86,6 +88,11 @@ class RateLimiter:
             wait_ms = check(key, windows)
             if wait_ms == 0:
                 return
+            if wait_ms == LOST:
+                if self.recover is not None:
+                    self.recover()
+                    continue
+                wait_ms = 500  # someone else recovers (a worker's dispatcher)
             wait = wait_ms / 1000
             if max_wait is not None and waited + wait > max_wait:
                 raise RateLimited(

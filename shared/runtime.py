@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 
 from shared.accounts import AccountTokens
 from shared.config import Settings, load_settings
@@ -13,6 +14,7 @@ from shared.db import dispose_engines
 from shared.garmin import GarminGateway
 from shared.models import Account
 from shared.ratelimit import RateLimiter, account_key
+from shared.recovery import recover_lost_state
 from shared.storage import Storage
 from shared.tokens import TokenCipher, load_or_create_secret
 
@@ -31,16 +33,18 @@ class Runtime:
         coordinator: Coordinator = (
             RedisCoordinator(settings.redis_url) if settings.redis_url else LocalCoordinator()
         )
+        limiter = RateLimiter(
+            coordinator,
+            settings.rate,
+            global_rate=settings.global_rate,
+            margin_ms=settings.rate_margin_ms,
+            cooldown_base_s=settings.cooldown_base_s,
+        )
+        limiter.recover = partial(recover_lost_state, settings.database_url, limiter, coordinator)
         return cls(
             settings=settings,
             coordinator=coordinator,
-            limiter=RateLimiter(
-                coordinator,
-                settings.rate,
-                global_rate=settings.global_rate,
-                margin_ms=settings.rate_margin_ms,
-                cooldown_base_s=settings.cooldown_base_s,
-            ),
+            limiter=limiter,
             storage=Storage(settings.data_dir, settings.layout),
             cipher=TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key)),
         )

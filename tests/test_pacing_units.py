@@ -192,8 +192,8 @@ def test_tasks_lost_with_redis_are_published_again_after_a_window(db_url: str) -
     add_account(db_url, "a", backlog=4)
     pacer, recorder, _ = dispatcher(db_url, LocalCoordinator())
     assert pacer.tick() == 4
-    # A new coordinator has no epoch marker: as after Redis was emptied mid-work.
-    fresh_coordinator = LocalCoordinator()
+    # A coordinator without its epoch marker: as after Redis was emptied mid-work.
+    fresh_coordinator = LocalCoordinator(epoch=False)
     fresh, recorder2, limiter = dispatcher(db_url, fresh_coordinator)
     assert fresh.tick() == 0  # what was spent is unknown: the budget counts as spent for a window
     assert limiter.free_slots(account_key(1), 0) == 0
@@ -206,9 +206,37 @@ def test_tasks_lost_with_redis_are_published_again_after_a_window(db_url: str) -
 
 
 def test_a_new_redis_with_nothing_under_way_costs_no_window(db_url: str) -> None:
-    add_account(db_url, "a", backlog=3)  # a run waiting for its downloads, none published yet
-    pacer, _recorder, _ = dispatcher(db_url, LocalCoordinator())
+    add_account(db_url, "a", backlog=3, run=False)  # asked-for downloads, no sync running
+    with create_session(db_url) as session:
+        for run in session.scalars(select(SyncRun)):
+            run.status = "success"
+    pacer, _recorder, _ = dispatcher(db_url, LocalCoordinator(epoch=False))
     assert pacer.tick() == 3
+
+
+def test_an_emptied_redis_lets_no_request_out_before_recovery(db_url: str, redis_url: str) -> None:
+    """A real Redis: after FLUSHALL every check answers LOST until the store's view is put back."""
+    import redis
+
+    from shared.coordination import LOST, RedisCoordinator
+    from shared.recovery import recover_lost_state
+
+    add_account(db_url, "a", backlog=5)  # a sync under way
+    coordinator = RedisCoordinator(redis_url)
+    limiter = RateLimiter(coordinator, parse_rate("10/minute"), margin_ms=0)
+    limiter.recover = lambda: recover_lost_state(db_url, limiter, coordinator)
+    coordinator.set_epoch()
+    limiter.acquire(account_key(1))  # a normal slot
+    redis.Redis.from_url(redis_url).flushall()
+    windows = limiter.windows(account_key(1))
+    assert coordinator.try_acquire(account_key(1), windows) == LOST
+    assert coordinator.free_slots(account_key(1), windows[0], 1000) == 0
+    from shared.errors import RateLimited
+
+    with pytest.raises(RateLimited):  # recovery ran, and counted the window as spent
+        limiter.acquire(account_key(1), max_wait=1)
+    assert coordinator.has_epoch()
+    assert limiter.free_slots(account_key(1), 0) == 0
 
 
 def test_expired_leases_and_settled_or_lost_runs(db_url: str) -> None:

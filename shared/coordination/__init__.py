@@ -16,16 +16,22 @@ from shared.coordination.local_backend import LocalCoordinator
 from shared.coordination.redis_backend import RedisCoordinator
 from shared.coordination.windows import PREFIX, Window
 
-__all__ = ["PREFIX", "Coordinator", "LocalCoordinator", "RedisCoordinator", "Window"]
+LOST = -1  # what `try_acquire` and `wait_ms` answer while the shared state is lost
+
+__all__ = ["LOST", "PREFIX", "Coordinator", "LocalCoordinator", "RedisCoordinator", "Window"]
 
 
 class Coordinator(Protocol):
     def try_acquire(self, cooldown_key: str, windows: list[Window]) -> int:
-        """Take one slot in every window: 0 when taken, else milliseconds until all have one."""
+        """Take one slot in every window: 0 when taken, else milliseconds until all have one.
+
+        LOST (-1): the shared state was lost (Redis emptied); nothing may be taken until
+        someone recovers it (`shared.recovery`) and sets the epoch again.
+        """
         ...
 
     def wait_ms(self, cooldown_key: str, windows: list[Window]) -> int:
-        """Like `try_acquire` without taking anything: 0 when a slot is free now."""
+        """Like `try_acquire` without taking anything: 0 when a slot is free now (or LOST)."""
         ...
 
     def free_slots(self, cooldown_key: str | None, window: Window, lookahead_ms: int) -> int:
@@ -58,6 +64,10 @@ class Coordinator(Protocol):
 
     def has_flag(self, name: str) -> bool: ...
 
-    def mark_epoch(self) -> bool:
-        """Set the store's epoch marker; True when it was missing (a new or emptied store)."""
+    def has_epoch(self) -> bool:
+        """The epoch marker exists: the budgets' logs are whole (not a new or emptied store)."""
+        ...
+
+    def set_epoch(self) -> None:
+        """Mark the budgets' logs as whole again, once recovery has counted them."""
         ...

@@ -14,7 +14,8 @@ from shared.coordination.windows import Window, free_in_log, wait_in_log
 class LocalCoordinator:
     """The Coordinator contract on monotonic time and a mutex."""
 
-    def __init__(self) -> None:
+    def __init__(self, epoch: bool = True) -> None:
+        """`epoch=False` starts as a store whose state was lost (for tests of the recovery)."""
         self._mutex = threading.Lock()
         self._logs: dict[str, deque[float]] = {}
         self._cooldowns: dict[str, float] = {}
@@ -22,7 +23,7 @@ class LocalCoordinator:
         self._locks: dict[str, threading.Lock] = {}
         self._flags: dict[str, float] = {}
         self._leases: dict[str, tuple[str, float]] = {}
-        self._epoch = False
+        self._epoch = epoch
 
     def _wait(self, cooldown_key: str, windows: list[Window], now: float) -> float:
         wait = self._cooldowns.get(cooldown_key, 0.0) - now
@@ -118,7 +119,10 @@ class LocalCoordinator:
         with self._mutex:
             return self._flags.get(name, 0.0) > time.monotonic()
 
-    def mark_epoch(self) -> bool:
+    def has_epoch(self) -> bool:
         with self._mutex:
-            was_missing, self._epoch = not self._epoch, True
-            return was_missing
+            return self._epoch
+
+    def set_epoch(self) -> None:
+        with self._mutex:
+            self._epoch = True

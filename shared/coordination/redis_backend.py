@@ -15,16 +15,18 @@ from typing import Any
 from shared.coordination.windows import PREFIX, Window
 from shared.errors import BrokerUnavailable
 
-# KEYS[1] cool-down, KEYS[2..] rate logs; ARGV[1] take (1/0), ARGV[2] member, then limit, window per log.
+# KEYS[1] epoch, KEYS[2] cool-down, KEYS[3..] rate logs; ARGV[1] take (1/0), ARGV[2] member,
+# then limit, window per log. -1: the epoch is gone (Redis lost its data): recover first.
 _WINDOWS_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cd = redis.call('PTTL', KEYS[1])
+local cd = redis.call('PTTL', KEYS[2])
 if cd > 0 then return cd end
 local wait = 0
-for i = 2, #KEYS do
-  local limit = tonumber(ARGV[2 * i - 1])
-  local window = tonumber(ARGV[2 * i])
+for i = 3, #KEYS do
+  local limit = tonumber(ARGV[2 * i - 3])
+  local window = tonumber(ARGV[2 * i - 2])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   local live = redis.call('ZCARD', KEYS[i])
   if live >= limit then
@@ -34,21 +36,23 @@ for i = 2, #KEYS do
 end
 if wait > 0 then return math.max(1, wait) end
 if ARGV[1] == '1' then
-  for i = 2, #KEYS do
+  for i = 3, #KEYS do
     redis.call('ZADD', KEYS[i], now, ARGV[2])
-    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 * i]) + 1000)
+    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 * i - 2]) + 1000)
   end
 end
 return 0
 """
 
-# KEYS[1] cool-down (may be a dummy), KEYS[2] rate log; ARGV limit, window, lookahead (ms).
+# KEYS[1] epoch, KEYS[2] cool-down (may be a dummy), KEYS[3] rate log; ARGV limit, window,
+# lookahead (ms). Nothing is free while the epoch is gone.
 _FREE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lookahead = tonumber(ARGV[3])
-if redis.call('PTTL', KEYS[1]) > lookahead then return 0 end
-local live = redis.call('ZCOUNT', KEYS[2], '(' .. (now + lookahead - tonumber(ARGV[2])), '+inf')
+if redis.call('PTTL', KEYS[2]) > lookahead then return 0 end
+local live = redis.call('ZCOUNT', KEYS[3], '(' .. (now + lookahead - tonumber(ARGV[2])), '+inf')
 return math.max(0, tonumber(ARGV[1]) - live)
 """
 
@@ -69,6 +73,9 @@ if holder and holder ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
 return 1
 """
+
+
+EPOCH_KEY = f"{PREFIX}:epoch"
 
 
 def _rate_key(key: str) -> str:
@@ -101,7 +108,7 @@ class RedisCoordinator:
             raise BrokerUnavailable(f"Redis is unreachable: {exc}") from None
 
     def _run_windows(self, take: bool, cooldown_key: str, windows: list[Window]) -> int:
-        keys = [_cooldown_key(cooldown_key), *(_rate_key(w.key) for w in windows)]
+        keys = [EPOCH_KEY, _cooldown_key(cooldown_key), *(_rate_key(w.key) for w in windows)]
         args: list[Any] = ["1" if take else "0", uuid.uuid4().hex]
         for window in windows:
             args += [window.limit, window.window_ms]
@@ -114,7 +121,7 @@ class RedisCoordinator:
         return self._run_windows(False, cooldown_key, windows)
 
     def free_slots(self, cooldown_key: str | None, window: Window, lookahead_ms: int) -> int:
-        keys = [_cooldown_key(cooldown_key or "-"), _rate_key(window.key)]
+        keys = [EPOCH_KEY, _cooldown_key(cooldown_key or "-"), _rate_key(window.key)]
         return int(self._guard(self._free, keys, [window.limit, window.window_ms, lookahead_ms]))
 
     def fill_window(self, window: Window) -> None:
@@ -167,8 +174,11 @@ class RedisCoordinator:
     def has_flag(self, name: str) -> bool:
         return bool(self._guard(self._redis.exists, f"{PREFIX}:flag:{name}"))
 
-    def mark_epoch(self) -> bool:
-        return bool(self._guard(self._redis.set, f"{PREFIX}:epoch", uuid.uuid4().hex, nx=True))
+    def has_epoch(self) -> bool:
+        return bool(self._guard(self._redis.exists, EPOCH_KEY))
+
+    def set_epoch(self) -> None:
+        self._guard(self._redis.set, EPOCH_KEY, uuid.uuid4().hex)
 
     def ping(self) -> bool:
         try:
