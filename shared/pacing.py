@@ -55,21 +55,26 @@ def alive_flag(worker: str) -> str:
     return f"alive:{worker}"
 
 
-def share_out(wanted: dict[int, int], capacity: int, start: int) -> dict[int, int]:
-    """Deal `capacity` slots one at a time over the accounts, beginning after `start`."""
+def share_out(wanted: dict[int, int], capacity: int, start: int) -> tuple[dict[int, int], int]:
+    """Deal `capacity` slots one at a time over the accounts, beginning after `start`.
+
+    Returns the grants and the account dealt the last slot: the next deal begins after it.
+    """
     order = sorted(wanted)
     order = [a for a in order if a > start] + [a for a in order if a <= start]
     granted = dict.fromkeys(order, 0)
+    last = start
     while capacity > 0:
         progressed = False
         for account_id in order:
             if capacity and granted[account_id] < wanted[account_id]:
                 granted[account_id] += 1
                 capacity -= 1
+                last = account_id
                 progressed = True
         if not progressed:
             break
-    return {a: n for a, n in granted.items() if n}
+    return {a: n for a, n in granted.items() if n}, last
 
 
 @dataclass
@@ -166,9 +171,7 @@ class Dispatcher:
         if shared is None or not wanted:
             return wanted
         capacity = shared - sum(in_flight.values())
-        granted = share_out(wanted, max(0, capacity), self._rotation)
-        if granted:
-            self._rotation = max(granted)
+        granted, self._rotation = share_out(wanted, max(0, capacity), self._rotation)
         return granted
 
     def _dispatch(self, now: datetime) -> int:

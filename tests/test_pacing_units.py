@@ -140,9 +140,10 @@ def test_a_global_budget_is_shared_out_in_turn(db_url: str) -> None:
     pacer, recorder, _limiter = dispatcher(db_url, coordinator, "10/minute", global_rate="12/minute")
     pacer.tick()
     assert by_account(recorder.published) == {1: 4, 2: 4, 3: 4}
-    assert share_out({1: 5, 2: 1, 3: 5}, 7, start=0) == {1: 3, 2: 1, 3: 3}
-    assert share_out({1: 5, 2: 5}, 3, start=1) == {2: 2, 1: 1}  # the turn moves on
-    assert share_out({1: 2}, 0, start=0) == {}
+    assert share_out({1: 5, 2: 1, 3: 5}, 7, start=0) == ({1: 3, 2: 1, 3: 3}, 3)
+    assert share_out({1: 5, 2: 5}, 3, start=1) == ({2: 2, 1: 1}, 2)  # the turn moves on
+    assert share_out({1: 5, 2: 5, 3: 5}, 4, start=0) == ({1: 2, 2: 1, 3: 1}, 1)  # next begins at 2
+    assert share_out({1: 2}, 0, start=0) == ({}, 0)
 
 
 def test_accounts_listing_or_needing_login_wait(db_url: str) -> None:
