@@ -141,7 +141,12 @@ def archive_activity(
         # Not the activity's fault: give the attempt back; the budget or cool-down decides when.
         _hand_back(db_url, activity, str(exc), None, attempt=False)
         return Outcome(activity_id, "retry", str(exc), retry_after=exc.retry_after)
-    except (AuthRequired, StorageError, BrokerUnavailable) as exc:
+    except BrokerUnavailable as exc:
+        # Redis went away under a worker: the backlog keeps the activity until it is back.
+        log.warning("activity %s goes back to the backlog: %s", activity_id, exc)
+        _hand_back(db_url, activity, str(exc), None, attempt=False)
+        return Outcome(activity_id, "retry", str(exc))
+    except (AuthRequired, StorageError) as exc:
         # Nothing can proceed until a person acts: hand the activity back for the next sync.
         _settle(
             db_url,

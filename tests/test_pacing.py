@@ -186,3 +186,15 @@ def test_handled_garmin_errors_are_one_line_each(sqlite_make: StackFactory) -> N
         if "WARNING" in line
     ]
     assert sum("500" in line for line in warnings) >= 3, warnings
+
+
+def test_a_worker_survives_redis_restarting_under_a_running_download(sqlite_make: StackFactory) -> None:
+    stack = sqlite_make(activities=20, latency_ms=20, GARMINSYNC_RATE_LIMIT="20/second")
+    stack.sim.state.set_faults({"match": "download", "delay_ms": 3000, "count": 2})  # two slow ones
+    worker = stack.procs.worker("w1")
+    assert stack.cli.subprocess("sync").returncode == 0
+    wait_until(lambda: stack.count("downloading") >= 1, 30, what="a download under way")
+    stack.redis.restart()  # its message is unacknowledged (acks_late) when the connection drops
+    wait_until(stack.archived_all, 90, what="every activity archived after the restart")
+    assert worker.poll() is None, stack.procs.log("w1")[-3000:]  # the worker lived through it
+    assert "Unrecoverable error" not in stack.procs.log("w1")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -281,3 +282,18 @@ def test_status_tells_what_waits_for_the_budget(db_url: str, tmp_path: Path) -> 
     pacer.tick()
     backlog = status_report(runtime, 1)["backlog"]
     assert backlog == {"waiting": 60, "published": 30, "eta_s": 180}  # 90 at 30/minute
+
+
+def test_a_detached_broker_connection_does_not_kill_the_worker(redis_url: str) -> None:
+    """kombu 5.7 restores unacknowledged messages through a connection Celery already detached."""
+    from kombu import Connection
+
+    import services.worker.kombu_patches  # noqa: F401  (what the worker imports)
+
+    connection = Connection(redis_url)
+    channel: Any = connection.default_channel
+    channel._pool = None  # the channel never built its pool, as in the crash
+    channel.qos._delivered["tag-1"] = object()
+    channel.connection.client = None  # what kombu's close left behind
+    channel.qos.restore_unacked()  # unpatched: AttributeError 'NoneType' has no attribute 'hostname'
+    assert not channel.qos._delivered

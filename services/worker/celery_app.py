@@ -73,8 +73,8 @@ def create_celery(settings: Settings | None = None) -> Celery:
     app.conf.update(celery_config(settings))
     app.autodiscover_tasks(["services.worker"], related_name="tasks", force=True)
     # Importing connects their signals: the dispatcher starts with the worker, handled library
-    # errors log one line, and the task history is written.
-    from services.worker import dispatcher, logs, signals  # noqa: F401
+    # errors log one line, the task history is written, and a Redis restart is survived.
+    from services.worker import dispatcher, kombu_patches, logs, signals  # noqa: F401
 
     return app
 
