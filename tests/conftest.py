@@ -18,11 +18,26 @@ from services.simulator.server import SimulatorServer
 from tests.servers import RedisServer, create_database, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures"
+# Real Garmin recordings, device FIT files and the Compose schema live beside the repository
+# (../shared/fixtures), not in it: a fresh clone of the repository alone has none.
+# GARMINSYNC_TEST_FIXTURES points elsewhere (a missing path shows what a fresh clone runs).
+FIXTURES = Path(os.environ.get("GARMINSYNC_TEST_FIXTURES") or REPO.parent / "shared" / "fixtures")
+FIXTURES_ABSENT = (
+    f"reference fixtures absent at {FIXTURES} (../shared/fixtures beside the repository, "
+    "not part of a fresh clone; GARMINSYNC_TEST_FIXTURES points elsewhere)"
+)
 GARMINSYNC = str(Path(sys.executable).with_name("garminsync"))
 
 # Settings a developer's own environment might carry into the tests.
 _OURS = ("GARMIN", "GARMINTOKENS", "GARMINSYNC_", "DATABASE_URL", "REDIS_URL")
+
+
+def fixture_file(*parts: str) -> Path:
+    """A file of the reference fixtures; skips the test, saying why, when they are absent."""
+    path = FIXTURES.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(FIXTURES_ABSENT if not FIXTURES.is_dir() else f"{path} is missing from the fixtures")
+    return path
 
 
 def clean_environ() -> dict[str, str]:

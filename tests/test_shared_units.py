@@ -19,20 +19,19 @@ from shared.garmin import parse_retry_after, unzip_original
 from shared.ratelimit import RateLimiter
 from shared.ratelimit_spec import parse_rate
 from shared.storage import Storage, sanitize
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, FIXTURES_ABSENT, fixture_file
 
-FIT_FIXTURES = sorted((FIXTURES / "garmin" / "fit").glob("*.fit")) if FIXTURES.exists() else []
+FIT_FIXTURES = sorted((FIXTURES / "garmin" / "fit").glob("*.fit"))
 
 
-@pytest.mark.skipif(not FIT_FIXTURES, reason="../shared/fixtures is not present")
+@pytest.mark.skipif(not FIT_FIXTURES, reason=FIXTURES_ABSENT)
 @pytest.mark.parametrize("path", FIT_FIXTURES, ids=lambda p: p.name)
 def test_real_device_fit_files_pass(path: Path) -> None:
     assert check_fit(path.read_bytes()).ok
 
 
-@pytest.mark.skipif(not FIXTURES.exists(), reason="../shared/fixtures is not present")
 def test_real_garmin_zip_unpacks_to_a_valid_fit() -> None:
-    original = unzip_original((FIXTURES / "garmin" / "original_11998957007.zip").read_bytes())
+    original = unzip_original(fixture_file("garmin", "original_11998957007.zip").read_bytes())
     assert original.entry_name == "11998957007_ACTIVITY.fit"
     assert sniff_format(original.entry_name, original.data) == "fit"
     assert check_fit(original.data).ok
