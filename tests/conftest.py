@@ -91,6 +91,39 @@ def strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
+TOKEN_KEYS = ("di_token", "di_refresh_token")
+
+
+def token_values(env: dict[str, str]) -> set[str]:
+    """The token values a user must never see anywhere: GARMINTOKENS' and every stored one, decrypted."""
+    from sqlalchemy import select
+
+    from shared.config import load_settings
+    from shared.db import create_session
+    from shared.models import Account
+    from shared.tokens import TokenCipher, load_or_create_secret
+
+    found: list[dict[str, Any]] = []
+    inline = env.get("GARMINTOKENS", "")
+    if inline.lstrip().startswith("{"):
+        found.append(json.loads(inline))
+    settings = load_settings(environ=env, env_file=os.devnull)
+    cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
+    with create_session(settings.database_url) as session:
+        for blob in session.scalars(select(Account.token_blob).where(Account.token_blob.is_not(None))):
+            found.append(json.loads(cipher.decrypt(blob)))
+    values = {str(tokens[key]) for tokens in found for key in TOKEN_KEYS if tokens.get(key)}
+    assert values, "no token to look for"
+    return values
+
+
+def assert_no_secret(secrets: set[str], where: str, text: str | bytes) -> None:
+    """None of `secrets` (exact values, not names) appears in `text`."""
+    haystack = text.decode(errors="replace") if isinstance(text, bytes) else text
+    leaked = [secret[:12] + "…" for secret in secrets if secret in haystack]
+    assert not leaked, f"{where} holds a secret in clear: {leaked}"
+
+
 def sim_env(sim: SimulatorServer, data_dir: Path, **overrides: str) -> dict[str, str]:
     env = {
         "GARMINSYNC_DATA_DIR": str(data_dir),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.simulator.server import SimulatorServer
-from tests.conftest import Cli, sim_env
+from tests.conftest import Cli, assert_no_secret, sim_env, token_values
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +35,6 @@ def test_login_stores_tokens_encrypted_and_0600(tmp_path: Path) -> None:
         result = cli("login")
         assert result.exit_code == 0, result.output
         assert "Logged in as" in result.stdout
-        assert sim.state.account.password not in result.output
         token_file = tmp_path / "tokens" / "garmin_tokens.json"
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         tokens = json.loads(token_file.read_text())
@@ -44,8 +43,10 @@ def test_login_stores_tokens_encrypted_and_0600(tmp_path: Path) -> None:
                 "SELECT token_blob, token_state, display_name FROM accounts"
             ).fetchone()
         assert state == "valid" and name
-        assert tokens["di_refresh_token"].encode() not in blob
-        assert sim.state.account.password.encode() not in blob
+        secrets = token_values(cli.env) | {sim.state.account.password}
+        assert {tokens["di_token"], tokens["di_refresh_token"]} <= secrets  # the file holds the stored pair
+        assert_no_secret(secrets, "the token column", blob)
+        assert_no_secret(secrets, "login's output", result.output)
         # The stored tokens work: a download needs no further login.
         sim.state.reset_stats()
         assert cli("download", "--missing", GARMINTOKENS=str(tmp_path / "elsewhere")).exit_code == 0
