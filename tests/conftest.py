@@ -192,9 +192,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-@pytest.fixture
-def make(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str) -> Iterator[Any]:
-    """Build a stack with the given simulator size, latency and settings; stopped after the test."""
+def _stacks(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str) -> Iterator[Any]:
     from tests.stack import Stack, make_stack
 
     made: list[Stack] = []
@@ -207,6 +205,18 @@ def make(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url
     for built in made:
         built.procs.stop()
         built.sim.stop()
+
+
+@pytest.fixture
+def make(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str) -> Iterator[Any]:
+    """Build a stack with the given simulator size, latency and settings; stopped after the test."""
+    yield from _stacks(tmp_path, redis_server, redis_url, database_url)
+
+
+@pytest.fixture
+def sqlite_make(tmp_path: Path, redis_server: RedisServer, redis_url: str) -> Iterator[Any]:
+    """The same on SQLite only, for tests where the store is not what is tested (half the time)."""
+    yield from _stacks(tmp_path, redis_server, redis_url, f"sqlite:///{tmp_path / 'data' / 'garmin.db'}")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from services.simulator.stats import max_requests_in_window
 from shared.db import create_session
 from shared.models import Account, SyncRun, TaskRun
+from tests.conftest import token_values
 from tests.servers import free_port
 from tests.stack import Stack, StackFactory, wait_until
 
@@ -42,6 +43,8 @@ def test_full_archive_through_the_queues(stack: Stack) -> None:
     assert {r.queue for r in downloads} == {"downloads"}
     assert {r.worker.split("@")[0] for r in downloads} == {"w1", "w2"}  # both workers took work
     assert [r.queue for r in runs if r.name == "garminsync.sync_account"] == ["sync"]
+    # Tasks carry ids: no token or key reaches a log, a row or Redis.
+    stack.assert_no_secrets(token_values(stack.cli.env) | {stack.cli.env["GARMINSYNC_SECRET_KEY"]})
     # Idempotent: a second sync finds everything and costs one list request.
     stack.sim.state.reset_stats()
     again = sync(stack, "--wait")
@@ -72,7 +75,7 @@ def test_a_429_storm_gets_a_cooldown_not_a_loop(stack: Stack) -> None:
     started = stack.cli.subprocess("sync")
     assert started.returncode == 0
     wait_until(lambda: stack.sim.state.stats()["statuses"].get("429", 0) >= 1, 30, what="first 429")
-    time.sleep(4)
+    time.sleep(4)  # on purpose: the storm lasts four seconds; a retry loop would fill them with requests
     stack.sim.state.clear_faults()
     storm = [r for r in stack.sim.state.stats()["requests"] if r[3] == 429]
     # Four slots were busy when the storm began; after that, cool-downs of 1, 2, 4 s.
@@ -163,18 +166,18 @@ def test_refused_refresh_pauses_the_account_without_a_login_storm(stack: Stack) 
             30,
             what="account marked needs_login",
         )
-    time.sleep(3)  # let every worker meet the paused account
+    # Handed back, not retried: nothing of the account is queued or downloading, its run is closed.
+    wait_until(lambda: stack.count("queued") + stack.count("downloading") == 0, 30, what="handed back")
+    run = stack.wait_closed(stack.runs()[-1].id, 30)
+    assert run.status == "error" and "login" in (run.message or "")
+    time.sleep(2)  # on purpose: workers that kept knocking would show in these seconds
     after = [r for r in stack.sim.state.stats()["requests"] if r[0] >= mark]
     token_calls = [r for r in after if r[1] in ("token_refresh", "token_exchange", "login")]
     assert len(token_calls) == 1, token_calls  # one refused refresh, then silence
     # Only requests already in flight (4 slots) met the dead token, each retried once by garminconnect.
     assert len([r for r in after if r[3] == 401 and r[1] == "download"]) <= 8
-    assert stack.count("queued") + stack.count("downloading") == 0  # handed back, not retried
     status = json.loads(stack.cli.subprocess("status", "--json").stdout)
     assert status["account"]["token_state"] == "needs_login"
-    with create_session(stack.db_url) as session:
-        run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
-        assert run is not None and run.status == "error" and "login" in (run.message or "")
     # A new login lets the next sync finish the job.
     fresh = json.dumps(stack.sim.state.issue_tokens())
     assert stack.cli.subprocess("login", "--tokens", fresh).returncode == 0
@@ -224,9 +227,14 @@ def test_a_second_beat_waits_on_the_lock(stack: Stack) -> None:
     assert stack.cli.subprocess("schedule", "set", "0 3 * * *").returncode == 0
     stack.procs.beat("beat1")
     stack.procs.wait_for_line("beat1", "Acquired lock")
-    stack.procs.beat("beat2")
-    time.sleep(4)
-    assert "Acquired lock" not in stack.procs.log("beat2")  # standing by
+    stack.procs.beat("beat2", loglevel="debug")
+    # beat2 is up and asking for the lock (wait_for_line fails if it exited instead).
+    stack.procs.wait_for_line("beat2", "beat: Acquiring lock")
+    # On purpose: a free lock is taken at the first try, so a beat that does not wait
+    # would say so within this moment.
+    time.sleep(2)
+    assert stack.procs.procs["beat2"].poll() is None  # alive
+    assert "Acquired lock" not in stack.procs.log("beat2")  # and waiting
     stack.procs.stop_one("beat1")  # a clean stop releases the lock
     stack.procs.wait_for_line("beat2", "Acquired lock", timeout=30)
 

@@ -8,35 +8,14 @@ limit itself: a request over the budget would come back as a 429.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.servers import RedisServer
-from tests.stack import Stack, StackFactory, make_stack, wait_until
+from tests.stack import Stack, StackFactory, wait_until
 
 pytestmark = pytest.mark.integration
 
 A = "athlete@example.com"
-
-
-@pytest.fixture
-def sqlite_make(tmp_path: Path, redis_server: RedisServer, redis_url: str) -> Iterator[StackFactory]:
-    """Stacks on SQLite only: what is measured here is the pacing, not the store."""
-    made: list[Stack] = []
-
-    def build(**options: Any) -> Stack:
-        made.append(
-            make_stack(tmp_path, redis_server, redis_url, f"sqlite:///{tmp_path}/data/g.db", **options)
-        )
-        return made[-1]
-
-    yield build
-    for built in made:
-        built.procs.stop()
-        built.sim.stop()
 
 
 def limit_garmin(stack: Stack, amount: int, seconds: float, account: str = A) -> None:
