@@ -42,9 +42,10 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, group: bool = False) -> bool:
+    """The process `pid` runs (with `group`: some process of the group it leads, pool children too)."""
     try:
-        os.kill(pid, 0)
+        (os.killpg if group else os.kill)(pid, 0)
     except ProcessLookupError:
         return False
     return True
@@ -348,15 +349,6 @@ def _started(log: Path) -> dict[str, int]:
     return {name: int(pid) for name, pid in found}
 
 
-def _group_alive(pid: int) -> bool:
-    """Some process of the group `pid` leads (a child and, for the worker, its pool) still runs."""
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.integration
 @pytest.mark.skipif(redis_binary() is None, reason="redis-server is not installed")
 def test_daemon_runs_worker_beat_and_web_and_stops_all_on_sigterm(
@@ -405,7 +397,7 @@ def test_daemon_runs_worker_beat_and_web_and_stops_all_on_sigterm(
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(90) == 0, log.read_text()[-3000:]
-        assert [name for name, pid in children.items() if _group_alive(pid)] == []
+        assert [name for name, pid in children.items() if _alive(pid, group=True)] == []
         assert not processes.web_serving(base + "/healthz")
     finally:
         if proc.poll() is None:
