@@ -107,6 +107,45 @@ def test_kill_9_of_a_worker_costs_only_a_retry(make: StackFactory) -> None:
     assert set(stack.states().values()) == {"downloaded", "no_file"}
 
 
+def started_downloads(stack: Stack, worker: str) -> dict[str, int]:
+    """Download task ids `started` on the node `worker@…`, with their activity ids."""
+    with create_session(stack.db_url) as session:
+        rows = session.execute(
+            select(TaskRun.task_id, TaskRun.activity_id).where(
+                TaskRun.name == "garminsync.download_activity",
+                TaskRun.state == "started",
+                TaskRun.worker.startswith(f"{worker}@"),
+            )
+        ).tuples()
+        return {task_id: int(activity_id) for task_id, activity_id in rows if activity_id is not None}
+
+
+def test_a_restarted_worker_marks_its_own_started_tasks_lost_and_hands_them_back(
+    sqlite_make: StackFactory,
+) -> None:
+    stack = sqlite_make(activities=10, latency_ms=1000)  # a download takes a second
+    stack.procs.worker("victim", concurrency=2)
+    assert stack.cli.subprocess("sync").returncode == 0
+    wait_until(lambda: started_downloads(stack, "victim"), 60, what="a download under way")
+    stack.procs.kill9("victim")  # mid-download, pool and all
+    died = started_downloads(stack, "victim")
+    assert died
+    # The same node name starts again (a supervisor restarting it): it knows those were its own.
+    stack.procs.worker("victim-restarted", hostname="victim@%h")
+    stack.procs.wait_for_line(
+        "victim-restarted", f"{len(died)} download(s) this worker was running when it stopped go back"
+    )
+    with create_session(stack.db_url) as session:
+        query = select(TaskRun.task_id, TaskRun.state).where(TaskRun.task_id.in_(died))
+        marked = dict(session.execute(query).tuples().all())
+    assert marked == dict.fromkeys(died, "lost")
+    wait_until(stack.archived_all, 60, what="every activity archived")
+    assert all(stack.states()[activity_id] == "downloaded" for activity_id in died.values())
+    stack.assert_archive_sound()
+    run = stack.wait_closed(stack.runs()[-1].id)
+    assert run.status == "success", run.message
+
+
 def test_redis_emptied_midway_loses_no_schedule_and_no_activity(make: StackFactory) -> None:
     stack = make(activities=40, latency_ms=200, GARMINSYNC_RATE_LIMIT="8/second")
     assert stack.cli.subprocess("schedule", "set", "0 3 * * *").returncode == 0
