@@ -144,14 +144,19 @@ class Dispatcher:
     def recover_from_lost_redis(self) -> None:
         """Redis is new or was emptied: its queued tasks and the budgets' logs are gone.
 
-        Published tasks are published again. If downloads were under way, what
-        was spent in the current windows is unknown, so every budget counts as
-        spent for one window; a Redis that is simply new costs nothing.
+        Published tasks are published again. If downloads were under way or
+        ended within the last window, what was spent in the current windows is
+        unknown, so every budget counts as spent for one window; a Redis that is
+        simply new costs nothing.
         """
+        windows = [self.limiter.account_window(""), self.limiter.global_window()]
+        recent = datetime.now(UTC) - timedelta(milliseconds=max(w.window_ms for w in windows if w))
         with create_session(self.database_url) as session:
             lost = requeue_published(session)
             busy = lost or session.scalar(
-                select(Activity.id).where(Activity.state == DownloadState.DOWNLOADING).limit(1)
+                select(Activity.id)
+                .where((Activity.state == DownloadState.DOWNLOADING) | (Activity.downloaded_at >= recent))
+                .limit(1)
             )
             accounts = list(session.scalars(select(Account.id))) if busy else []
         if busy:
