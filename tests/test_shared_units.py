@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import email.utils
 import threading
 import time
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 
@@ -130,7 +131,9 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
-    assert 0 <= (parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") or 0) < 1
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date past: no wait (not None)
+    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    assert 85 < (parse_retry_after(later) or 0) <= 90
 
 
 def test_local_limiter_holds_the_window_across_threads() -> None:
