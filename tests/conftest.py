@@ -124,6 +124,35 @@ def assert_no_secret(secrets: set[str], where: str, text: str | bytes) -> None:
     assert not leaked, f"{where} holds a secret in clear: {leaked}"
 
 
+@dataclass(frozen=True)
+class FilteredSet:
+    """`--since/--until/--type` options and what they select in the simulator's catalogue."""
+
+    options: list[str]
+    matching: dict[int, str]  # activity id -> kind (fit, gpx, tcx, manual)
+
+    @property
+    def with_file(self) -> set[int]:
+        return {i for i, kind in self.matching.items() if kind != "manual"}
+
+
+def filtered_set(sim: SimulatorServer) -> FilteredSet:
+    """The middle half of the catalogue's days (UTC) and its commonest type."""
+    catalogue = [a for a in sim.state.activities() if a.storable]
+    days = sorted({a.start_utc.date() for a in catalogue})
+    since, until = days[len(days) // 4], days[3 * len(days) // 4]
+    in_window = [a for a in catalogue if since <= a.start_utc.date() <= until]
+    kind = max({a.type_key for a in in_window}, key=lambda t: sum(a.type_key == t for a in in_window))
+    matching = {a.activity_id: a.kind for a in in_window if a.type_key == kind}
+    options = ["--since", str(since), "--until", str(until), "--type", kind]
+    return FilteredSet(options, matching)
+
+
+def downloads_requested(sim: SimulatorServer) -> list[int]:
+    """The activity ids of every download request the simulator answered."""
+    return [int(r[2].rsplit("/", 1)[1]) for r in sim.state.stats()["requests"] if r[1] == "download"]
+
+
 def sim_env(sim: SimulatorServer, data_dir: Path, **overrides: str) -> dict[str, str]:
     env = {
         "GARMINSYNC_DATA_DIR": str(data_dir),

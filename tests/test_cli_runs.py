@@ -17,7 +17,7 @@ import pytest
 
 from services.simulator.server import SimulatorServer
 from shared.storage import TMP_PREFIX
-from tests.conftest import GARMINSYNC, Cli, clean_environ, sim_env
+from tests.conftest import GARMINSYNC, Cli, clean_environ, downloads_requested, filtered_set, sim_env
 from tests.stack import wait_until
 
 
@@ -131,20 +131,13 @@ def test_a_5xx_on_a_manual_activity_is_no_file(tmp_path: Path) -> None:
 
 
 def test_download_missing_with_filters_fetches_exactly_that_set(cli: Cli, simulator: SimulatorServer) -> None:
-    catalogue = [a for a in simulator.state.activities() if a.storable]
-    days = sorted({a.start_utc.date() for a in catalogue})
-    since, until = days[len(days) // 4], days[3 * len(days) // 4]
-    in_window = [a for a in catalogue if since <= a.start_utc.date() <= until]
-    kind = max({a.type_key for a in in_window}, key=lambda t: sum(a.type_key == t for a in in_window))
-    matching = {a.activity_id: a.kind for a in in_window if a.type_key == kind}
-    wanted = {i for i, k in matching.items() if k != "manual"}
-    assert len(wanted) >= 2
-    result = cli(
-        "download", "--missing", "--since", str(since), "--until", str(until), "--type", kind, "--json"
-    )
+    chosen = filtered_set(simulator)
+    assert len(chosen.with_file) >= 2
+    result = cli("download", "--missing", *chosen.options, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["downloaded"] == len(wanted)
-    fetched = {int(r[2].rsplit("/", 1)[1]) for r in simulator.state.stats()["requests"] if r[1] == "download"}
-    assert fetched == set(matching)  # nothing outside the filters was even asked for
-    assert {i for i, s in states(cli).items() if s == "downloaded"} == wanted
-    assert set(states(cli)) == {a.activity_id for a in catalogue}  # the whole list was refreshed
+    assert json.loads(result.stdout)["downloaded"] == len(chosen.with_file)
+    assert sorted(downloads_requested(simulator)) == sorted(chosen.matching)  # nothing else was asked for
+    assert {i for i, s in states(cli).items() if s == "downloaded"} == chosen.with_file
+    assert len(states(cli)) == sum(
+        a.storable for a in simulator.state.activities()
+    )  # the whole list refreshed

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from services.simulator.stats import max_requests_in_window
 from shared.db import create_session
 from shared.models import Account, SyncRun, TaskRun
-from tests.conftest import token_values
+from tests.conftest import downloads_requested, filtered_set, token_values
 from tests.servers import free_port
 from tests.stack import Stack, StackFactory, wait_until
 
@@ -260,6 +260,21 @@ def test_two_syncs_at_once_never_queue_an_activity_twice(stack: Stack) -> None:
     assert downloads == len(stack.storable())
     assert sorted(run.queued for run in runs) == [0, downloads]  # the other sync claimed nothing
     assert [run.status for run in runs] == ["success", "success"], [r.message for r in runs]
+
+
+def test_download_missing_with_filters_through_the_workers(sqlite_make: StackFactory) -> None:
+    stack = sqlite_make(activities=40, latency_ms=20)
+    stack.procs.worker("w1")
+    chosen = filtered_set(stack.sim)
+    result = stack.cli.subprocess("download", "--missing", *chosen.options, "--wait", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["downloaded"] == len(chosen.with_file) >= 2
+    assert sorted(downloads_requested(stack.sim)) == sorted(chosen.matching)
+    archived = {i for i, state in stack.states().items() if state == "downloaded"}
+    assert archived == chosen.with_file
+    left = {state for i, state in stack.states().items() if i not in chosen.matching}
+    assert left == {"missing"}  # not claimed: the next sync finds them as they were
+    assert stack.runs()[-1].status == "success"
 
 
 def test_a_second_beat_waits_on_the_lock(stack: Stack) -> None:
