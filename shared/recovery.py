@@ -5,15 +5,17 @@ back empty (flushed, or restarted without persistence) the epoch marker is
 gone, and every rate check answers LOST instead of a slot. The first process
 that meets that — a worker's dispatcher, or any request — takes a lock and
 recovers: downloads that were published go back to the backlog, and if work
-was under way every budget counts as spent for one window (what was spent is
-gone with Redis). Only then is the epoch set again and requests go on.
+was under way (a sync running, a download running or ended within the last
+window) every budget counts as spent for one window (what was spent is gone
+with Redis). Only then is the epoch set again and requests go on.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from shared.backlog import requeue_published
 from shared.coordination import Coordinator
@@ -31,12 +33,22 @@ def recover_lost_state(database_url: str, limiter: RateLimiter, coordinator: Coo
     with coordinator.lock(RECOVERY_LOCK, timeout_s=60, wait_s=60) as got:
         if not got or coordinator.has_epoch():
             return False
+        # A burst that ended just before Redis lost its data spent the window too.
+        longest = max(w.window_ms for w in limiter.windows(account_key(0)))
+        recent = datetime.now(UTC) - timedelta(milliseconds=longest)
         with create_session(database_url) as session:
             lost = requeue_published(session)
             busy = bool(
                 lost
                 or session.scalar(
-                    select(Activity.id).where(Activity.state == DownloadState.DOWNLOADING).limit(1)
+                    select(Activity.id)
+                    .where(
+                        or_(
+                            Activity.state == DownloadState.DOWNLOADING,
+                            Activity.downloaded_at >= recent,
+                        )
+                    )
+                    .limit(1)
                 )
                 or session.scalar(select(SyncRun.id).where(SyncRun.status == "running").limit(1))
             )

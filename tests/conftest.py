@@ -18,11 +18,26 @@ from services.simulator.server import SimulatorServer
 from tests.servers import RedisServer, create_database, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures"
+# Real Garmin recordings, device FIT files and the Compose schema live beside the repository
+# (../shared/fixtures), not in it: a fresh clone of the repository alone has none.
+# GARMINSYNC_TEST_FIXTURES points elsewhere (a missing path shows what a fresh clone runs).
+FIXTURES = Path(os.environ.get("GARMINSYNC_TEST_FIXTURES") or REPO.parent / "shared" / "fixtures")
+FIXTURES_ABSENT = (
+    f"reference fixtures absent at {FIXTURES} (../shared/fixtures beside the repository, "
+    "not part of a fresh clone; GARMINSYNC_TEST_FIXTURES points elsewhere)"
+)
 GARMINSYNC = str(Path(sys.executable).with_name("garminsync"))
 
 # Settings a developer's own environment might carry into the tests.
 _OURS = ("GARMIN", "GARMINTOKENS", "GARMINSYNC_", "DATABASE_URL", "REDIS_URL")
+
+
+def fixture_file(*parts: str) -> Path:
+    """A file of the reference fixtures; skips the test, saying why, when they are absent."""
+    path = FIXTURES.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(FIXTURES_ABSENT if not FIXTURES.is_dir() else f"{path} is missing from the fixtures")
+    return path
 
 
 def clean_environ() -> dict[str, str]:
@@ -74,6 +89,68 @@ def strict_json(text: str) -> Any:
         raise ValueError(f"not JSON: {constant}")
 
     return json.loads(text, parse_constant=refuse)
+
+
+TOKEN_KEYS = ("di_token", "di_refresh_token")
+
+
+def token_values(env: dict[str, str]) -> set[str]:
+    """The token values a user must never see anywhere: GARMINTOKENS' and every stored one, decrypted."""
+    from sqlalchemy import select
+
+    from shared.config import load_settings
+    from shared.db import create_session
+    from shared.models import Account
+    from shared.tokens import TokenCipher, load_or_create_secret
+
+    found: list[dict[str, Any]] = []
+    inline = env.get("GARMINTOKENS", "")
+    if inline.lstrip().startswith("{"):
+        found.append(json.loads(inline))
+    settings = load_settings(environ=env, env_file=os.devnull)
+    cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
+    with create_session(settings.database_url) as session:
+        for blob in session.scalars(select(Account.token_blob).where(Account.token_blob.is_not(None))):
+            found.append(json.loads(cipher.decrypt(blob)))
+    values = {str(tokens[key]) for tokens in found for key in TOKEN_KEYS if tokens.get(key)}
+    assert values, "no token to look for"
+    return values
+
+
+def assert_no_secret(secrets: set[str], where: str, text: str | bytes) -> None:
+    """None of `secrets` (exact values, not names) appears in `text`."""
+    haystack = text.decode(errors="replace") if isinstance(text, bytes) else text
+    leaked = [secret[:12] + "…" for secret in secrets if secret in haystack]
+    assert not leaked, f"{where} holds a secret in clear: {leaked}"
+
+
+@dataclass(frozen=True)
+class FilteredSet:
+    """`--since/--until/--type` options and what they select in the simulator's catalogue."""
+
+    options: list[str]
+    matching: dict[int, str]  # activity id -> kind (fit, gpx, tcx, manual)
+
+    @property
+    def with_file(self) -> set[int]:
+        return {i for i, kind in self.matching.items() if kind != "manual"}
+
+
+def filtered_set(sim: SimulatorServer) -> FilteredSet:
+    """The middle half of the catalogue's days (UTC) and its commonest type."""
+    catalogue = [a for a in sim.state.activities() if a.storable]
+    days = sorted({a.start_utc.date() for a in catalogue})
+    since, until = days[len(days) // 4], days[3 * len(days) // 4]
+    in_window = [a for a in catalogue if since <= a.start_utc.date() <= until]
+    kind = max({a.type_key for a in in_window}, key=lambda t: sum(a.type_key == t for a in in_window))
+    matching = {a.activity_id: a.kind for a in in_window if a.type_key == kind}
+    options = ["--since", str(since), "--until", str(until), "--type", kind]
+    return FilteredSet(options, matching)
+
+
+def downloads_requested(sim: SimulatorServer) -> list[int]:
+    """The activity ids of every download request the simulator answered."""
+    return [int(r[2].rsplit("/", 1)[1]) for r in sim.state.stats()["requests"] if r[1] == "download"]
 
 
 def sim_env(sim: SimulatorServer, data_dir: Path, **overrides: str) -> dict[str, str]:
@@ -144,9 +221,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-@pytest.fixture
-def make(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str) -> Iterator[Any]:
-    """Build a stack with the given simulator size, latency and settings; stopped after the test."""
+def _stacks(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str) -> Iterator[Any]:
     from tests.stack import Stack, make_stack
 
     made: list[Stack] = []
@@ -159,6 +234,18 @@ def make(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url
     for built in made:
         built.procs.stop()
         built.sim.stop()
+
+
+@pytest.fixture
+def make(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str) -> Iterator[Any]:
+    """Build a stack with the given simulator size, latency and settings; stopped after the test."""
+    yield from _stacks(tmp_path, redis_server, redis_url, database_url)
+
+
+@pytest.fixture
+def sqlite_make(tmp_path: Path, redis_server: RedisServer, redis_url: str) -> Iterator[Any]:
+    """The same on SQLite only, for tests where the store is not what is tested (half the time)."""
+    yield from _stacks(tmp_path, redis_server, redis_url, f"sqlite:///{tmp_path / 'data' / 'garmin.db'}")
 
 
 @pytest.fixture

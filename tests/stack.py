@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
 from sqlalchemy import select
 
 from services.simulator.server import SimulatorServer
 from shared.config import normalize_database_url
 from shared.db import create_session
 from shared.fit import check_fit
-from shared.models import Account, Activity, SyncRun
+from shared.models import Account, Activity, Base, SyncRun
 from shared.storage import TMP_PREFIX
-from tests.conftest import Cli, clean_environ, sim_env
+from tests.conftest import Cli, assert_no_secret, clean_environ, sim_env
 from tests.servers import RedisServer
 
 GARMINSYNC = str(Path(sys.executable).with_name("garminsync"))
@@ -49,15 +50,24 @@ class Processes:
         self.procs[name] = proc
         return proc
 
-    def worker(self, name: str, concurrency: int = 2, wait: bool = True) -> subprocess.Popen[bytes]:
-        argv = [GARMINSYNC, "worker", "--concurrency", str(concurrency), "--hostname", f"{name}@%h"]
+    def worker(
+        self,
+        name: str,
+        concurrency: int = 2,
+        wait: bool = True,
+        hostname: str | None = None,
+        queues: str = "sync,downloads",
+    ) -> subprocess.Popen[bytes]:
+        """A worker logging to `<name>.log`, node `name@host` unless `hostname` says otherwise."""
+        argv = [GARMINSYNC, "worker", "--concurrency", str(concurrency), "--queues", queues]
+        argv += ["--hostname", hostname or f"{name}@%h"]
         proc = self._spawn(name, argv)
         if wait:
             self.wait_for_line(name, "ready.")
         return proc
 
-    def beat(self, name: str = "beat") -> subprocess.Popen[bytes]:
-        argv = [GARMINSYNC, "beat"]
+    def beat(self, name: str = "beat", loglevel: str = "info") -> subprocess.Popen[bytes]:
+        argv = [GARMINSYNC, "beat", "--loglevel", loglevel]
         return self._spawn(name, argv)
 
     def names(self) -> list[str]:
@@ -102,6 +112,20 @@ class Processes:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         self.procs.clear()
+
+
+def redis_value(client: redis.Redis, key: bytes) -> object:
+    """Whatever a key holds, whatever its type."""
+    kind = client.type(key)
+    reads: dict[bytes, Callable[[bytes], object]] = {
+        b"string": client.get,
+        b"hash": client.hgetall,
+        b"list": lambda k: client.lrange(k, 0, -1),
+        b"set": client.smembers,
+        b"zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+        b"stream": lambda k: client.xrange(k),
+    }
+    return reads[kind](key) if kind in reads else None
 
 
 def wait_until(predicate: object, timeout: float = 60.0, interval: float = 0.2, what: str = "") -> None:
@@ -171,6 +195,31 @@ class Stack:
         """Download tasks the workers received, re-deliveries included (from their logs)."""
         pattern = re.compile(r"Task garminsync\.download_activity\[[0-9a-f-]+\] received")
         return sum(len(pattern.findall(self.procs.log(name))) for name in self.procs.names())
+
+    def run(self, run_id: int) -> SyncRun:
+        with create_session(self.db_url) as session:
+            found = session.get(SyncRun, run_id)
+            assert found is not None, f"no sync run #{run_id}"
+            session.expunge(found)
+            return found
+
+    def wait_closed(self, run_id: int, timeout: float = 60.0) -> SyncRun:
+        """The run once it has ended (success, partial or error)."""
+        wait_until(lambda: self.run(run_id).status != "running", timeout, what=f"sync run #{run_id} closed")
+        return self.run(run_id)
+
+    def assert_no_secrets(self, secrets: set[str]) -> None:
+        """No secret in any process log, any row of any table, or any Redis key or value."""
+        for name in self.procs.names():
+            assert_no_secret(secrets, f"the log of {name}", self.procs.log(name))
+        with create_session(self.db_url) as session:
+            for table in Base.metadata.sorted_tables:
+                for row in session.execute(select(table)):
+                    assert_no_secret(secrets, f"a row of {table.name}", repr(tuple(row)))
+        client = redis.Redis.from_url(self.redis.url)
+        for key in client.scan_iter(count=1000):
+            assert_no_secret(secrets, "a Redis key", key)
+            assert_no_secret(secrets, f"Redis {key!r}", repr(redis_value(client, key)))
 
     def assert_archive_sound(self) -> None:
         data = self.cli.data_dir

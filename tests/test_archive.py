@@ -14,7 +14,7 @@ from services.simulator.server import SimulatorServer
 from services.simulator.stats import max_requests_in_window
 from shared.fit import check_fit
 from shared.storage import TMP_PREFIX
-from tests.conftest import Cli
+from tests.conftest import Cli, assert_no_secret, token_values
 
 
 def rows(cli: Cli, sql: str, *params: object) -> list[tuple]:
@@ -92,29 +92,21 @@ def test_new_activities_are_the_only_ones_fetched(cli: Cli, simulator: Simulator
     assert simulator.state.stats()["by_kind"]["list"] == 1
 
 
-def test_interrupted_first_sync_is_completed_by_the_next(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_interrupted_first_sync_is_completed_by_the_next(tmp_path: Path) -> None:
     """An incremental sync stops at known activities only once the history is complete."""
-    from shared.errors import TransientError
-    from shared.garmin import GarminGateway
     from tests.conftest import sim_env
-
-    real_list = GarminGateway.list_activities
-
-    def dies_on_second_page(self: GarminGateway, start: int, limit: int) -> list:
-        if start > 0:
-            raise TransientError("connection reset (injected)")
-        return real_list(self, start, limit)
 
     with SimulatorServer(activities=25, seed=3) as sim:
         cli = Cli(sim_env(sim, tmp_path / "d", GARMINSYNC_PAGE_SIZE="10"), tmp_path / "d")
-        monkeypatch.setattr(GarminGateway, "list_activities", dies_on_second_page)
+        # Rules fire in order: the first list request passes (a delay-only rule), the second is a 503.
+        sim.state.set_faults(
+            [{"match": "list", "delay_ms": 1, "count": 1}, {"match": "list", "status": 503, "count": 1}]
+        )
         first = cli("list", "--all")
         assert first.exit_code == 6  # Garmin unavailable: try again later
-        assert "connection reset" in first.stderr
-        assert len(states(cli)) == 10
-        monkeypatch.setattr(GarminGateway, "list_activities", real_list)
+        assert "Garmin failed on the activity list (HTTP 503)" in first.stderr
+        assert sim.state.stats()["by_kind"]["list"] == 2 and sim.state.stats()["faults_injected"] == 2
+        assert len(states(cli)) == 10  # the first page is kept
         assert cli("download", "--missing").exit_code == 0
         assert len(states(cli)) == 25
         assert set(states(cli).values()) <= {"downloaded", "no_file"}
@@ -222,7 +214,9 @@ def test_expiring_token_is_refreshed_once_and_persisted(cli: Cli, simulator: Sim
     assert result.exit_code == 0, result.output
     assert simulator.state.stats()["refreshes"] == 1
     [(blob,)] = rows(cli, "SELECT token_blob FROM accounts WHERE name='default'")
-    assert tokens["di_refresh_token"].encode() not in blob  # encrypted, and rotated
+    secrets = token_values({**cli.env, "GARMINTOKENS": json.dumps(tokens)})
+    assert len(secrets) == 4  # the imported pair and the refreshed pair now stored: rotated
+    assert_no_secret(secrets, "the token column", blob)  # encrypted
     # The rotated refresh token was stored: the next run does not need the old one.
     simulator.state.reset_stats()
     assert cli("download", "--missing").exit_code == 0
@@ -299,7 +293,9 @@ def test_status_reports_counts_without_network(cli: Cli, simulator: SimulatorSer
     assert report["counts"]["downloaded"] == sum(k != "manual" for k in kinds.values())
     assert report["last_run"]["status"] == "success"
     assert report["mode"] == "embedded"
-    assert "GARMIN" not in json.dumps(report) and "di_token" not in json.dumps(report)
+    secrets = token_values(cli.env)
+    assert_no_secret(secrets, "status --json", json.dumps(report))
+    assert_no_secret(secrets, "status", cli("status").output)
 
 
 def test_specific_ids_can_be_downloaded_again(cli: Cli, simulator: SimulatorServer) -> None:

@@ -103,7 +103,9 @@ def test_schedule_commands_and_a_wrong_cron(cli: Cli) -> None:
     assert cli("schedule", "disable").exit_code == 0
     assert json.loads(cli("schedule", "show", "--json").stdout)["next_runs"] == []
     assert cli("schedule", "set", "weekly").exit_code == 0
-    assert json.loads(cli("schedule", "show", "--json").stdout)["cron"] == "30 3 * * 1"
+    shown = json.loads(cli("schedule", "show", "--json").stdout)
+    assert shown["cron"] == "30 3 * * 1"
+    assert shown["enabled"] is False and shown["next_runs"] == []  # a new cron leaves a disabled schedule off
 
 
 @pytest.mark.parametrize(

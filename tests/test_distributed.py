@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from services.simulator.stats import max_requests_in_window
 from shared.db import create_session
 from shared.models import Account, SyncRun, TaskRun
+from tests.conftest import downloads_requested, filtered_set, token_values
 from tests.servers import free_port
 from tests.stack import Stack, StackFactory, wait_until
 
@@ -42,6 +43,8 @@ def test_full_archive_through_the_queues(stack: Stack) -> None:
     assert {r.queue for r in downloads} == {"downloads"}
     assert {r.worker.split("@")[0] for r in downloads} == {"w1", "w2"}  # both workers took work
     assert [r.queue for r in runs if r.name == "garminsync.sync_account"] == ["sync"]
+    # Tasks carry ids: no token or key reaches a log, a row or Redis.
+    stack.assert_no_secrets(token_values(stack.cli.env) | {stack.cli.env["GARMINSYNC_SECRET_KEY"]})
     # Idempotent: a second sync finds everything and costs one list request.
     stack.sim.state.reset_stats()
     again = sync(stack, "--wait")
@@ -72,7 +75,7 @@ def test_a_429_storm_gets_a_cooldown_not_a_loop(stack: Stack) -> None:
     started = stack.cli.subprocess("sync")
     assert started.returncode == 0
     wait_until(lambda: stack.sim.state.stats()["statuses"].get("429", 0) >= 1, 30, what="first 429")
-    time.sleep(4)
+    time.sleep(4)  # on purpose: the storm lasts four seconds; a retry loop would fill them with requests
     stack.sim.state.clear_faults()
     storm = [r for r in stack.sim.state.stats()["requests"] if r[3] == 429]
     # Four slots were busy when the storm began; after that, cool-downs of 1, 2, 4 s.
@@ -102,6 +105,45 @@ def test_kill_9_of_a_worker_costs_only_a_retry(make: StackFactory) -> None:
         )
     assert stuck == 0
     assert set(stack.states().values()) == {"downloaded", "no_file"}
+
+
+def started_downloads(stack: Stack, worker: str) -> dict[str, int]:
+    """Download task ids `started` on the node `worker@…`, with their activity ids."""
+    with create_session(stack.db_url) as session:
+        rows = session.execute(
+            select(TaskRun.task_id, TaskRun.activity_id).where(
+                TaskRun.name == "garminsync.download_activity",
+                TaskRun.state == "started",
+                TaskRun.worker.startswith(f"{worker}@"),
+            )
+        ).tuples()
+        return {task_id: int(activity_id) for task_id, activity_id in rows if activity_id is not None}
+
+
+def test_a_restarted_worker_marks_its_own_started_tasks_lost_and_hands_them_back(
+    sqlite_make: StackFactory,
+) -> None:
+    stack = sqlite_make(activities=10, latency_ms=1000)  # a download takes a second
+    stack.procs.worker("victim", concurrency=2)
+    assert stack.cli.subprocess("sync").returncode == 0
+    wait_until(lambda: started_downloads(stack, "victim"), 60, what="a download under way")
+    stack.procs.kill9("victim")  # mid-download, pool and all
+    died = started_downloads(stack, "victim")
+    assert died
+    # The same node name starts again (a supervisor restarting it): it knows those were its own.
+    stack.procs.worker("victim-restarted", hostname="victim@%h")
+    stack.procs.wait_for_line(
+        "victim-restarted", f"{len(died)} download(s) this worker was running when it stopped go back"
+    )
+    with create_session(stack.db_url) as session:
+        query = select(TaskRun.task_id, TaskRun.state).where(TaskRun.task_id.in_(died))
+        marked = dict(session.execute(query).tuples().all())
+    assert marked == dict.fromkeys(died, "lost")
+    wait_until(stack.archived_all, 60, what="every activity archived")
+    assert all(stack.states()[activity_id] == "downloaded" for activity_id in died.values())
+    stack.assert_archive_sound()
+    run = stack.wait_closed(stack.runs()[-1].id)
+    assert run.status == "success", run.message
 
 
 def test_redis_emptied_midway_loses_no_schedule_and_no_activity(make: StackFactory) -> None:
@@ -163,18 +205,18 @@ def test_refused_refresh_pauses_the_account_without_a_login_storm(stack: Stack) 
             30,
             what="account marked needs_login",
         )
-    time.sleep(3)  # let every worker meet the paused account
+    # Handed back, not retried: nothing of the account is queued or downloading, its run is closed.
+    wait_until(lambda: stack.count("queued") + stack.count("downloading") == 0, 30, what="handed back")
+    run = stack.wait_closed(stack.runs()[-1].id, 30)
+    assert run.status == "error" and "login" in (run.message or "")
+    time.sleep(2)  # on purpose: workers that kept knocking would show in these seconds
     after = [r for r in stack.sim.state.stats()["requests"] if r[0] >= mark]
     token_calls = [r for r in after if r[1] in ("token_refresh", "token_exchange", "login")]
     assert len(token_calls) == 1, token_calls  # one refused refresh, then silence
     # Only requests already in flight (4 slots) met the dead token, each retried once by garminconnect.
     assert len([r for r in after if r[3] == 401 and r[1] == "download"]) <= 8
-    assert stack.count("queued") + stack.count("downloading") == 0  # handed back, not retried
     status = json.loads(stack.cli.subprocess("status", "--json").stdout)
     assert status["account"]["token_state"] == "needs_login"
-    with create_session(stack.db_url) as session:
-        run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
-        assert run is not None and run.status == "error" and "login" in (run.message or "")
     # A new login lets the next sync finish the job.
     fresh = json.dumps(stack.sim.state.issue_tokens())
     assert stack.cli.subprocess("login", "--tokens", fresh).returncode == 0
@@ -220,13 +262,33 @@ def test_two_syncs_at_once_never_queue_an_activity_twice(stack: Stack) -> None:
     assert [run.status for run in runs] == ["success", "success"], [r.message for r in runs]
 
 
+def test_download_missing_with_filters_through_the_workers(sqlite_make: StackFactory) -> None:
+    stack = sqlite_make(activities=40, latency_ms=20)
+    stack.procs.worker("w1")
+    chosen = filtered_set(stack.sim)
+    result = stack.cli.subprocess("download", "--missing", *chosen.options, "--wait", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["downloaded"] == len(chosen.with_file) >= 2
+    assert sorted(downloads_requested(stack.sim)) == sorted(chosen.matching)
+    archived = {i for i, state in stack.states().items() if state == "downloaded"}
+    assert archived == chosen.with_file
+    left = {state for i, state in stack.states().items() if i not in chosen.matching}
+    assert left == {"missing"}  # not claimed: the next sync finds them as they were
+    assert stack.runs()[-1].status == "success"
+
+
 def test_a_second_beat_waits_on_the_lock(stack: Stack) -> None:
     assert stack.cli.subprocess("schedule", "set", "0 3 * * *").returncode == 0
     stack.procs.beat("beat1")
     stack.procs.wait_for_line("beat1", "Acquired lock")
-    stack.procs.beat("beat2")
-    time.sleep(4)
-    assert "Acquired lock" not in stack.procs.log("beat2")  # standing by
+    stack.procs.beat("beat2", loglevel="debug")
+    # beat2 is up and asking for the lock (wait_for_line fails if it exited instead).
+    stack.procs.wait_for_line("beat2", "beat: Acquiring lock")
+    # On purpose: a free lock is taken at the first try, so a beat that does not wait
+    # would say so within this moment.
+    time.sleep(2)
+    assert stack.procs.procs["beat2"].poll() is None  # alive
+    assert "Acquired lock" not in stack.procs.log("beat2")  # and waiting
     stack.procs.stop_one("beat1")  # a clean stop releases the lock
     stack.procs.wait_for_line("beat2", "Acquired lock", timeout=30)
 

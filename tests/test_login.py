@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from services.simulator.server import SimulatorServer
-from tests.conftest import Cli, sim_env
+from tests.conftest import Cli, assert_no_secret, sim_env, token_values
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +37,6 @@ def test_login_stores_tokens_encrypted_and_0600(tmp_path: Path) -> None:
         result = cli("login")
         assert result.exit_code == 0, result.output
         assert "Logged in as" in result.stdout
-        assert sim.state.account.password not in result.output
         token_file = tmp_path / "tokens" / "garmin_tokens.json"
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         tokens = json.loads(token_file.read_text())
@@ -44,8 +45,10 @@ def test_login_stores_tokens_encrypted_and_0600(tmp_path: Path) -> None:
                 "SELECT token_blob, token_state, display_name FROM accounts"
             ).fetchone()
         assert state == "valid" and name
-        assert tokens["di_refresh_token"].encode() not in blob
-        assert sim.state.account.password.encode() not in blob
+        secrets = token_values(cli.env) | {sim.state.account.password}
+        assert {tokens["di_token"], tokens["di_refresh_token"]} <= secrets  # the file holds the stored pair
+        assert_no_secret(secrets, "the token column", blob)
+        assert_no_secret(secrets, "login's output", result.output)
         # The stored tokens work: a download needs no further login.
         sim.state.reset_stats()
         assert cli("download", "--missing", GARMINTOKENS=str(tmp_path / "elsewhere")).exit_code == 0
@@ -74,6 +77,45 @@ def test_wrong_password_fails_clearly_and_pauses_logins(tmp_path: Path) -> None:
         assert second.exit_code == 6
         assert "paused" in second.stderr
         assert sim.state.stats()["login_failures"] == attempts  # no request was sent
+
+
+@pytest.fixture
+def local_time_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Run the CLI (in this process) as on a machine set to another time zone."""
+
+    def use(zone: str) -> None:
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+
+    yield use
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug (issue 9): `garminsync login` compares the naive-UTC login_blocked_until read from "
+    "SQLite with local datetime.now(), so east of UTC the back-off is skipped and west of it "
+    "lasts hours longer (services/cli/main.py login; the dashboard compares in UTC)",
+)
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/Los_Angeles"])
+def test_login_back_off_is_the_same_in_every_time_zone(
+    tmp_path: Path, zone: str, local_time_zone: Callable[[str], None]
+) -> None:
+    local_time_zone(zone)
+    with SimulatorServer(activities=3, seed=2) as sim:
+        email, password = sim.state.account.email, sim.state.account.password
+        cli = login_cli(
+            sim, tmp_path, GARMIN_EMAIL=email, GARMIN_PASSWORD="nope", GARMINSYNC_LOGIN_BACKOFF="3"
+        )
+        assert cli("login").exit_code == 3
+        failures = sim.state.stats()["login_failures"]
+        paused = cli("login", GARMIN_PASSWORD=password)
+        assert paused.exit_code == 6 and "paused" in paused.stderr  # within the three seconds
+        assert sim.state.stats()["login_failures"] == failures and sim.state.stats()["logins"] == 0
+        time.sleep(3.5)  # on purpose: the back-off of three seconds runs out
+        after = cli("login", GARMIN_PASSWORD=password)
+        assert after.exit_code == 0, after.output
 
 
 def test_missing_credentials_without_terminal(tmp_path: Path) -> None:

@@ -7,15 +7,19 @@ limit itself: a request over the budget would come back as a 429.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from tests.servers import RedisServer
-from tests.stack import Stack, StackFactory, make_stack, wait_until
+from shared.config import load_settings
+from shared.db import create_session
+from shared.errors import RateLimited
+from shared.models import Activity, TaskRun
+from shared.ratelimit import account_key
+from shared.runtime import Runtime
+from tests.stack import Stack, StackFactory, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -24,23 +28,6 @@ A = "athlete@example.com"
 # hundred ms between taking its slot and arriving, so the tests pad the window more than the
 # default 100 ms (README: GARMINSYNC_RATE_MARGIN_MS). The pacing itself is the same.
 MARGIN = {"GARMINSYNC_RATE_MARGIN_MS": "300"}
-
-
-@pytest.fixture
-def sqlite_make(tmp_path: Path, redis_server: RedisServer, redis_url: str) -> Iterator[StackFactory]:
-    """Stacks on SQLite only: what is measured here is the pacing, not the store."""
-    made: list[Stack] = []
-
-    def build(**options: Any) -> Stack:
-        made.append(
-            make_stack(tmp_path, redis_server, redis_url, f"sqlite:///{tmp_path}/data/g.db", **options)
-        )
-        return made[-1]
-
-    yield build
-    for built in made:
-        built.procs.stop()
-        built.sim.stop()
 
 
 def limit_garmin(stack: Stack, amount: int, seconds: float, account: str = A) -> None:
@@ -198,3 +185,46 @@ def test_a_worker_survives_redis_restarting_under_a_running_download(sqlite_make
     wait_until(stack.archived_all, 90, what="every activity archived after the restart")
     assert worker.poll() is None, stack.procs.log("w1")[-3000:]  # the worker lived through it
     assert "Unrecoverable error" not in stack.procs.log("w1")
+
+
+def test_a_download_whose_slot_is_taken_goes_back_to_the_backlog_and_is_archived_later(
+    sqlite_make: StackFactory,
+) -> None:
+    """Another request took the slot a download was published for: after GARMINSYNC_MAX_WAIT (1 s
+    here) the task gives up before calling Garmin, the activity waits in the backlog untouched, and
+    the dispatcher publishes it again when the budget admits it."""
+    stack = sqlite_make(activities=2, latency_ms=20, GARMINSYNC_RATE_LIMIT="3/12 seconds")
+    limit_garmin(stack, 3, 12)
+    # This worker lists and dispatches but runs no download: what it publishes waits in Redis.
+    stack.procs.worker("lister", queues="sync")
+    assert stack.cli.subprocess("sync").returncode == 0
+    wanted = {a.activity_id for a in stack.storable() if a.kind != "manual"}
+    wait_until(lambda: published(stack) == wanted, 60, what="both downloads published")
+    # Someone else (another machine on the same account, say) takes every free slot of the window.
+    runtime = Runtime.build(load_settings(environ=stack.procs.env, env_file=os.devnull))
+    taken = 0
+    with pytest.raises(RateLimited):
+        while True:
+            runtime.limiter.acquire(account_key(1), max_wait=0)
+            taken += 1
+    assert taken == 2  # the list request holds the third
+    stack.procs.worker("downloader", queues="downloads")
+    wait_until(stack.archived_all, 60, what="both archived once the window freed")
+    stack.assert_archive_sound()
+    with create_session(stack.db_url) as session:
+        results = session.execute(
+            select(TaskRun.activity_id, TaskRun.result).where(TaskRun.name == "garminsync.download_activity")
+        ).all()
+        attempts = dict(session.execute(select(Activity.id, Activity.attempts)).tuples().all())
+    gave_up = sorted(i for i, result in results if "'status': 'retry'" in (result or ""))
+    assert gave_up == sorted(wanted), results  # each first delivery went back to the backlog...
+    assert {attempts[i] for i in wanted} == {1}  # ...without counting as an attempt
+    stats = stack.sim.state.stats()
+    assert stats["by_kind"]["download"] == len(wanted)  # Garmin saw each download once
+    assert_budget_kept(stack, 3, 12)
+    assert stack.wait_closed(stack.runs()[-1].id).status == "success"
+
+
+def published(stack: Stack) -> set[int]:
+    with create_session(stack.db_url) as session:
+        return set(session.scalars(select(Activity.id).where(Activity.dispatched_at.is_not(None))))

@@ -241,6 +241,24 @@ def test_an_emptied_redis_lets_no_request_out_before_recovery(db_url: str, redis
     assert limiter.free_slots(account_key(1), 0) == 0
 
 
+@pytest.mark.parametrize(("ended_s_ago", "published"), [(20, 0), (120, 3)])
+def test_a_redis_emptied_right_after_a_burst_still_counts_the_window_as_spent(
+    db_url: str, ended_s_ago: int, published: int
+) -> None:
+    """Nothing is downloading at the instant Redis is emptied, but downloads ended within the
+    window (10/minute): Garmin still counts them, so the new Redis must too (docs/DECISIONS.md, 15).
+    Downloads older than the window cost nothing."""
+    add_account(db_url, "a", backlog=6, run=False)  # asked-for downloads: no sync running
+    with create_session(db_url) as session:
+        for run in session.scalars(select(SyncRun)):
+            run.status = "success"
+        for activity in session.scalars(select(Activity).limit(3)):
+            activity.state = DownloadState.DOWNLOADED
+            activity.downloaded_at = datetime.now(UTC) - timedelta(seconds=ended_s_ago)
+    fresh, _recorder, _limiter = dispatcher(db_url, LocalCoordinator(epoch=False))
+    assert fresh.tick() == published
+
+
 def test_expired_leases_and_settled_or_lost_runs(db_url: str) -> None:
     _, run_id = add_account(db_url, "a", backlog=3)
     long_ago = datetime.now(UTC) - timedelta(hours=2)

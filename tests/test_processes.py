@@ -7,9 +7,11 @@ through scripts/up.py when redis-server is installed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,11 +23,14 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import requests
 
 from services.cli import processes
 from services.cli.processes import Supervisor, beat_argv, mask_url, worker_argv
-from tests.conftest import REPO, clean_environ
+from services.simulator.server import SimulatorServer
+from tests.conftest import GARMINSYNC, REPO, clean_environ, sim_env
 from tests.servers import RedisServer, free_port, redis_binary
+from tests.stack import wait_until
 
 UP = REPO / "scripts" / "up.py"
 
@@ -37,9 +42,10 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, group: bool = False) -> bool:
+    """The process `pid` runs (with `group`: some process of the group it leads, pool children too)."""
     try:
-        os.kill(pid, 0)
+        (os.killpg if group else os.kill)(pid, 0)
     except ProcessLookupError:
         return False
     return True
@@ -332,3 +338,71 @@ def test_up_starts_the_stack_prints_ready_and_stops_everything(tmp_path: Path) -
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --- garminsync daemon -----------------------------------------------------------------------
+
+
+def _started(log: Path) -> dict[str, int]:
+    """The children the supervisor reported: `started NAME pid=PID: ...` lines."""
+    found = re.findall(r"^started (\w+) pid=(\d+):", log.read_text(errors="replace"), re.MULTILINE)
+    return {name: int(pid) for name, pid in found}
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(redis_binary() is None, reason="redis-server is not installed")
+def test_daemon_runs_worker_beat_and_web_and_stops_all_on_sigterm(
+    tmp_path: Path, redis_url: str, simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    env = {
+        **clean_environ(),
+        **sim_env(simulator, tmp_path / "data", REDIS_URL=redis_url, GARMINSYNC_SECRET_KEY="daemon-test"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    imported = subprocess.run(
+        [GARMINSYNC, "login", "--tokens", env["GARMINTOKENS"]], env=env, cwd=tmp_path, capture_output=True
+    )
+    assert imported.returncode == 0, imported.stderr
+    log = tmp_path / "daemon.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [GARMINSYNC, "daemon", "--port", str(port), "--concurrency", "2"],
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    children: dict[str, int] = {}
+    try:
+        wait_until(lambda: len(_started(log)) == 3, 60, what="three children started")
+        children = _started(log)
+        assert set(children) == {"worker", "beat", "web"}
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: processes.web_serving(base + "/healthz"), 60, what="the dashboard answering")
+        monkeypatch.setenv("REDIS_URL", redis_url)
+        wait_until(lambda: processes.health("worker") == 0, 60, what="the worker answering a ping")
+        wait_until(lambda: processes.health("beat") == 0, 60, what="beat holding its lock")
+        # It does the job: "Sync now" on its dashboard, the worker archives everything.
+        browser = requests.Session()
+        token = browser.get(base + "/api/csrf", timeout=10).json()["csrf_token"]
+        sync = browser.post(base + "/api/sync", json={}, headers={"X-CSRFToken": token}, timeout=10)
+        assert sync.status_code == 202, sync.text
+        run_url = f"{base}/api/runs/{sync.json()['run_id']}"
+        wait_until(lambda: browser.get(run_url, timeout=10).json()["status"] != "running", 60, what="the run")
+        assert browser.get(run_url, timeout=10).json()["status"] == "success"
+        archived = browser.get(base + "/api/dashboard", timeout=10).json()["counters"]["archived"]
+        assert archived == sum(1 for a in simulator.state.activities() if a.storable and a.kind != "manual")
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(90) == 0, log.read_text()[-3000:]
+        assert [name for name, pid in children.items() if _alive(pid, group=True)] == []
+        assert not processes.web_serving(base + "/healthz")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        for pid in children.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import email.utils
 import threading
 import time
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 
@@ -19,20 +20,19 @@ from shared.garmin import parse_retry_after, unzip_original
 from shared.ratelimit import RateLimiter
 from shared.ratelimit_spec import parse_rate
 from shared.storage import Storage, sanitize
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, FIXTURES_ABSENT, fixture_file
 
-FIT_FIXTURES = sorted((FIXTURES / "garmin" / "fit").glob("*.fit")) if FIXTURES.exists() else []
+FIT_FIXTURES = sorted((FIXTURES / "garmin" / "fit").glob("*.fit"))
 
 
-@pytest.mark.skipif(not FIT_FIXTURES, reason="../shared/fixtures is not present")
+@pytest.mark.skipif(not FIT_FIXTURES, reason=FIXTURES_ABSENT)
 @pytest.mark.parametrize("path", FIT_FIXTURES, ids=lambda p: p.name)
 def test_real_device_fit_files_pass(path: Path) -> None:
     assert check_fit(path.read_bytes()).ok
 
 
-@pytest.mark.skipif(not FIXTURES.exists(), reason="../shared/fixtures is not present")
 def test_real_garmin_zip_unpacks_to_a_valid_fit() -> None:
-    original = unzip_original((FIXTURES / "garmin" / "original_11998957007.zip").read_bytes())
+    original = unzip_original(fixture_file("garmin", "original_11998957007.zip").read_bytes())
     assert original.entry_name == "11998957007_ACTIVITY.fit"
     assert sniff_format(original.entry_name, original.data) == "fit"
     assert check_fit(original.data).ok
@@ -131,7 +131,9 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
-    assert 0 <= (parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") or 0) < 1
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date past: no wait (not None)
+    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    assert 85 < (parse_retry_after(later) or 0) <= 90
 
 
 def test_local_limiter_holds_the_window_across_threads() -> None:

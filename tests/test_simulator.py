@@ -34,6 +34,7 @@ from services.simulator.fit_encoder import (
 from services.simulator.server import SimulatorServer
 from services.simulator.state import SimState
 from services.simulator.stats import max_requests_in_window
+from tests.stack import wait_until
 
 EMAIL, PASSWORD = "athlete@example.com", "correct-horse"
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -293,7 +294,7 @@ def test_expired_access_token_is_refused(sim: SimulatorServer) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     path = sim.url + "/userprofile-service/socialProfile"
     assert requests.get(path, headers=headers, timeout=5).status_code == 200
-    time.sleep(2.05)
+    time.sleep(2.05)  # on purpose: the token's two seconds of life pass
     resp = requests.get(path, headers=headers, timeout=5)
     assert resp.status_code == 401 and "message" in resp.json()
 
@@ -334,7 +335,7 @@ def test_client_refreshes_when_token_nears_expiry(sim: SimulatorServer) -> None:
     api = token_login(sim, ttl=902)
     assert sim.state.stats()["refreshes"] == 0
     old_refresh = api.client.di_refresh_token
-    time.sleep(2.05)
+    time.sleep(2.05)  # on purpose: the token enters garminconnect's refresh margin
     assert api.get_activities(0, 1)
     assert sim.state.stats()["refreshes"] == 1
     assert sim.state.stats()["by_kind"]["token_refresh"] == 1
@@ -677,9 +678,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 15
-        while not port_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(port_file.exists, 15, interval=0.05, what="the simulator's port file")
         port = int(port_file.read_text())
         base = f"http://127.0.0.1:{port}"
         assert requests.get(base + "/__sim/health", timeout=5).json() == {"ok": True}
@@ -978,9 +977,7 @@ def test_cli_serves_several_accounts(tmp_path: Path, no_login_delay: None) -> No
     )  # fmt: skip
     emails = [EMAIL, "athlete2@example.com", "athlete3@example.com"]
     try:
-        deadline = time.monotonic() + 15
-        while not port_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(port_file.exists, 15, interval=0.05, what="the simulator's port file")
         base = f"http://127.0.0.1:{int(port_file.read_text())}"
         listed = requests.get(base + "/__sim/accounts", timeout=5).json()
         assert [x["email"] for x in listed] == emails

@@ -16,6 +16,7 @@ from shared.garmin import tokens_json
 from shared.models import Account
 from shared.runtime import Runtime
 from shared.tokens import Tokens
+from tests.conftest import assert_no_secret
 from tests.web_factories import BASE_ID, FakeBroker, csrf_headers, seed_store, web_settings
 
 WEB_PASSWORD = "open-sesame-42"
@@ -156,7 +157,8 @@ def test_secrets_never_reach_a_page_or_the_api(app: Flask) -> None:
     login(client)
     with create_session(app.extensions["garminsync"].settings.database_url) as session:
         account = session.query(Account).one()
-        assert account.token_blob and DI_TOKEN.encode() not in account.token_blob
+        assert account.token_blob
+        assert_no_secret({DI_TOKEN, REFRESH}, "the token column", account.token_blob)
     urls = [
         "/",
         "/activities",
@@ -195,7 +197,8 @@ def test_secrets_never_reach_a_page_or_the_api(app: Flask) -> None:
 
 def test_without_password_only_loopback_is_served(tmp_path: Any) -> None:
     settings = web_settings(tmp_path, REDIS_URL="redis://127.0.0.1:9/0")
-    app = create_app(settings, broker=FakeBroker())
+    broker = FakeBroker()
+    app = create_app(settings, broker=broker)
     client = app.test_client()
     assert client.get("/").status_code == 200
     assert client.get("/", environ_overrides={"REMOTE_ADDR": "::1"}).status_code == 200
@@ -204,7 +207,10 @@ def test_without_password_only_loopback_is_served(tmp_path: Any) -> None:
     assert page.status_code == 403 and "GARMINSYNC_WEB_PASSWORD" in page.get_data(as_text=True)
     api = client.get("/api/dashboard", environ_overrides=remote)
     assert api.status_code == 403 and "only answers on the machine" in api.get_json()["error"]
-    assert client.post("/api/sync", json={}, environ_overrides=remote).status_code in (400, 403)
+    # Even with a valid CSRF token (taken locally), a remote POST is refused before any action runs.
+    post = client.post("/api/sync", json={}, headers=csrf_headers(client), environ_overrides=remote)
+    assert post.status_code == 403 and "only answers on the machine" in post.get_json()["error"]
+    assert broker.syncs == []
     assert client.get("/healthz", environ_overrides=remote).status_code == 200
     assert client.get("/metrics", environ_overrides=remote).status_code == 403  # account names
 

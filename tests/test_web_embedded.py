@@ -25,6 +25,7 @@ from services.simulator.state import DEFAULT_EMAIL, DEFAULT_PASSWORD, MFA_CODE
 from services.web.app import create_app
 from shared.db import create_session
 from shared.models import Account, Activity, SyncRun
+from tests.stack import wait_until
 from tests.web_factories import csrf_headers, web_settings
 
 ACTIVITIES = 24
@@ -65,13 +66,16 @@ def test_sync_now_archives_everything(tmp_path: Any) -> None:
         app = embedded_app(tmp_path, sim)
         client: FlaskClient = app.test_client()
         assert "Embedded mode" in client.get("/").get_data(as_text=True)
+        # Garmin answers the first list request slowly, so the first job is surely still running
+        # when the second click arrives (it only has to come within these seconds).
+        sim.state.set_faults({"match": "list", "delay_ms": 3000, "count": 1})
         response = client.post("/api/sync", json={}, headers=csrf_headers(client))
         assert response.status_code == 202 and response.get_json()["mode"] == "embedded"
         run_id = response.get_json()["run_id"]
+        # Counted when the request arrives, before the delay (request counters come after the answer).
+        wait_until(lambda: sim.state.stats()["faults_injected"] == 1, 30, what="the slow list request")
         busy = client.post("/api/sync", json={}, headers=csrf_headers(client))
-        assert busy.status_code in (202, 409)  # 409 unless the first job already finished
-        if busy.status_code == 409:
-            assert "one job at a time" in busy.get_json()["error"]
+        assert busy.status_code == 409 and "one job at a time" in busy.get_json()["error"]
         status = wait_idle(app)
         assert status["error"] is None, status
         dashboard = client.get("/api/dashboard").get_json()
@@ -181,7 +185,7 @@ def test_pending_logins_expire(tmp_path: Any) -> None:
 
     store = PendingLogins(TokenCipher("k"), ttl_s=0)
     key = store.put(PendingLogin(1, "a@b.c", {"cookies": "sso"}))
-    time.sleep(0.01)
+    time.sleep(0.01)  # on purpose: a TTL of 0 has passed once any time has
     assert store.get(key) is None
     lasting = PendingLogins(TokenCipher("k"))
     key = lasting.put(PendingLogin(1, "a@b.c", {"cookies": "sso"}))

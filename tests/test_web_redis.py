@@ -21,7 +21,7 @@ from shared.db import create_session
 from shared.models import Activity, SyncRun
 from shared.runtime import set_runtime
 from shared.tokens import TokenCipher
-from tests.servers import RedisServer, redis_binary
+from tests.servers import RedisServer, free_port, redis_binary
 from tests.web_factories import BASE_ID, csrf_headers, seed_store, web_settings
 
 pytestmark = [
@@ -49,6 +49,12 @@ def app(tmp_path: Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     monkeypatch.setenv("GARMINSYNC_DATA_DIR", str(settings.data_dir))
     set_runtime(None)
+    # The process-wide Celery app was configured by whoever imported it first (here: for a Redis
+    # that is gone); the dashboard must use the broker of its own settings.
+    import services.worker.celery_app as celery_app
+
+    gone = web_settings(tmp_path, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(celery_app, "app", celery_app.create_celery(gone))
     yield create_app(settings)
     set_runtime(None)
 

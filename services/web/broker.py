@@ -106,6 +106,7 @@ class CeleryBroker:
         self._require_redis()
         from services.worker.dispatch import enqueue_sync
 
+        # This dashboard's broker, not the module-level app some other import configured first.
         return enqueue_sync(account_id, run_id, full, filters, app=self._app())
 
     def enqueue_downloads(self, activity_ids: list[int], run_id: int | None = None) -> None:
