@@ -150,8 +150,10 @@ def test_a_global_budget_is_shared_by_the_accounts(sqlite_make: StackFactory) ->
     wait_until(lambda: sum(downloaded().values()) >= sum(before.values()) + 24, 60, what="two windows")
     after = downloaded()
     for name in after:
-        if before[name] + 6 <= 20:  # an account that still had work got its turns
-            assert after[name] - before[name] >= 6, (before, after)
+        # A fair deal is 8 each; downloads published before the snapshot (the accounts listed one
+        # after another) may still land in it, so each must get at least half of a fair share.
+        if before[name] + 4 <= 20:  # an account that still had work got its turns
+            assert after[name] - before[name] >= 4, (before, after)
     wait_until(stack.archived_all, 90, what="the whole club archived")
     stats = stack.sim.state.stats((4.0,))
     assert stats["statuses"].get("429", 0) == 0
