@@ -36,6 +36,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 import typer
 
 from services.cli import exit_codes
+from services.worker.names import QUEUES
 from shared.errors import BrokerUnavailable, ConfigError, GarminSyncError, StorageError, UsageError
 from shared.redact import mask_url
 from shared.storage import restrict_umask
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 CELERY_APP = "services.worker.celery_app:app"
 BEAT_SCHEDULER = "services.worker.beat:GarminSyncScheduler"
-QUEUES = ("sync", "downloads")
 LOGLEVELS = ("debug", "info", "warning", "error", "critical")
 REDIS_TIMEOUT_S = 3.0
 STOP_GRACE_S = 30.0  # a warm worker shutdown finishes its current downloads

@@ -13,13 +13,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.worker.names import QUEUES
 from shared.config import Settings
 from shared.errors import BrokerUnavailable
 from shared.planning import Filters
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("sync", "downloads")
 INSPECT_TIMEOUT_S = 1.0
 
 

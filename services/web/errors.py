@@ -44,10 +44,6 @@ class Conflict(WebError):
     status = 409
 
 
-class Unavailable(WebError):
-    status = 503
-
-
 _STATUS: list[tuple[type[GarminSyncError], int]] = [
     (UsageError, 400),
     (NotFound, 404),
