@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.cli.processes import _main as processes_main
+from services.launcher.container import main as processes_main
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = Path(__file__).resolve().parents[2] / "shared/fixtures/compose/compose-spec.json"

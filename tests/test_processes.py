@@ -22,8 +22,10 @@ from types import ModuleType
 
 import pytest
 
-from services.cli import processes
-from services.cli.processes import Supervisor, beat_argv, mask_url, worker_argv
+from services.launcher import commands, container, health
+from services.launcher.argv import beat_argv, worker_argv
+from services.launcher.supervisor import Supervisor
+from shared.redact import mask_url
 from tests.conftest import REPO, clean_environ
 from tests.servers import RedisServer, free_port, redis_binary
 
@@ -54,9 +56,9 @@ def _load_up() -> ModuleType:
 
 
 COMMANDS: dict[str, Callable[[], int]] = {
-    "worker": processes.worker,
-    "beat": processes.beat,
-    "daemon": processes.daemon,
+    "worker": commands.worker,
+    "beat": commands.beat,
+    "daemon": commands.daemon,
 }
 
 
@@ -95,7 +97,7 @@ def test_unreachable_redis_as_a_process_has_no_traceback(tmp_path: Path) -> None
         "GARMINSYNC_DATA_DIR": str(tmp_path / "data"),
         "REDIS_URL": f"redis://127.0.0.1:{_closed_port()}/0",
     }
-    code = "import sys; from services.cli.processes import worker; sys.exit(worker(concurrency=3))"
+    code = "import sys; from services.launcher.commands import worker; sys.exit(worker(concurrency=3))"
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
@@ -116,7 +118,7 @@ def test_a_data_dir_that_cannot_be_created_is_refused(
     try:
         monkeypatch.setenv("REDIS_URL", redis.url)
         monkeypatch.setenv("GARMINSYNC_DATA_DIR", str(tmp_path / "a-file" / "data"))
-        assert processes.worker() == 5
+        assert commands.worker() == 5
     finally:
         redis.cleanup()
     err = capsys.readouterr().err
@@ -140,7 +142,7 @@ def test_worker_usage_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
-    assert processes.worker(**kwargs) == 2  # type: ignore[arg-type]
+    assert commands.worker(**kwargs) == 2  # type: ignore[arg-type]
     assert message in capsys.readouterr().err
 
 
@@ -180,19 +182,19 @@ def test_mask_url_hides_passwords_only() -> None:
 
 
 def test_web_healthcheck_fails_when_nothing_listens() -> None:
-    assert processes.health("web", port=_closed_port()) == 1
+    assert health.health("web", port=_closed_port()) == 1
 
 
 def test_beat_and_worker_healthchecks_fail_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert processes.health("beat") == 1  # embedded: no Redis, nothing to check against
+    assert health.health("beat") == 1  # embedded: no Redis, nothing to check against
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
-    assert processes.health("beat") == 1
-    assert processes.health("worker") == 1
+    assert health.health("beat") == 1
+    assert health.health("worker") == 1
 
 
 def test_migrate_creates_the_schema(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GARMINSYNC_DATA_DIR", str(tmp_path / "data"))
-    assert processes._main(["migrate"]) == 0
+    assert container.main(["migrate"]) == 0
     assert (tmp_path / "data" / "garmin.db").is_file()
 
 
@@ -322,8 +324,8 @@ def test_up_starts_the_stack_prints_ready_and_stops_everything(tmp_path: Path) -
         with pytest.MonkeyPatch.context() as mp:
             for key, value in health_env.items():
                 mp.setenv(key, value)
-            assert processes.health("worker", node="worker2@%h") == 0
-            assert processes.health("beat") == 0
+            assert health.health("worker", node="worker2@%h") == 0
+            assert health.health("beat") == 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
         still_running = [name for name, pid in pids.items() if _alive(pid)]

@@ -527,17 +527,17 @@ def worker(
     hostname: Annotated[str | None, typer.Option(help="Node name (default worker@HOST).")] = None,
 ) -> None:
     """A Celery worker for syncs and downloads (needs REDIS_URL)."""
-    from services.cli import processes
+    from services.launcher import commands
 
-    raise typer.Exit(processes.worker(concurrency, queues, loglevel, hostname))
+    raise typer.Exit(commands.worker(concurrency, queues, loglevel, hostname))
 
 
 @app.command()
 def beat(loglevel: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info") -> None:
     """The scheduler: enqueues syncs from the schedules (needs REDIS_URL)."""
-    from services.cli import processes
+    from services.launcher import commands
 
-    raise typer.Exit(processes.beat(loglevel))
+    raise typer.Exit(commands.beat(loglevel))
 
 
 @app.command()
@@ -548,9 +548,9 @@ def web(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
 ) -> None:
     """The dashboard (GARMINSYNC_WEB_PASSWORD protects it; without one it stays on localhost)."""
-    from services.web.serve import serve
+    from services.launcher import commands
 
-    serve(host, port)
+    commands.web(host, port)
 
 
 @app.command()
@@ -560,9 +560,9 @@ def daemon(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port.")] = 8080,
 ) -> None:
     """Worker, beat and dashboard in one command, for one machine (needs REDIS_URL)."""
-    from services.cli import processes
+    from services.launcher import commands
 
-    raise typer.Exit(processes.daemon(concurrency, host, port))
+    raise typer.Exit(commands.daemon(concurrency, host, port))
 
 
 def main() -> None:
