@@ -2,7 +2,7 @@
 
 The simulator (10,000 activities, no latency) runs in this process; the sync
 runs in a child process, the way a worker's pool process runs the
-`sync_account` task: `shared.jobs.sync_account(..., fan_out=enqueue_downloads)`
+`sync_account` task: `shared.jobs.sync_account(...)`, then the hand-off (`enqueue_downloads`)
 with no worker consuming, so every task stays in Redis. The child has the
 modules a worker has loaded (Celery app, tasks), its engine connected and its
 Garmin client built; then it resets its peak-RSS counter and runs the sync.
@@ -51,6 +51,7 @@ from bench.common import (
     load1,
     machine,
     median,
+    open_default_run,
     sim_env,
     table,
     temp_dir,
@@ -173,7 +174,7 @@ def child() -> dict[str, Any]:
     settings = load_settings()
     runtime = Runtime.build(settings)
     set_runtime(runtime)
-    account_id, run_id = shared.jobs.open_run(runtime, "default", "bench", False)
+    account_id, run_id = open_default_run(runtime)
     with create_session(settings.database_url) as session:
         account = session.get(Account, account_id)
         assert account is not None
@@ -191,7 +192,10 @@ def child() -> dict[str, Any]:
     signals_mod: Any = signals
     signals_mod.record_queued_many = timed("task_runs", signals_mod.record_queued_many)
     variant = os.environ.get("BENCH_VARIANT", "product")
-    fan_out = timed("fan_out", kombu_batch_enqueue if variant == "kombu-batch" else enqueue_downloads)
+    hand_off = (
+        kombu_batch_enqueue if variant == "kombu-batch" else lambda ids, _run_id: enqueue_downloads(ids)
+    )
+    fan_out = timed("fan_out", hand_off)
     if variant == "pg-copy":
         listing_mod.insert_new = insert_new_copy
 
@@ -202,9 +206,9 @@ def child() -> dict[str, Any]:
     began = time.perf_counter()
     if profiler is not None:
         profiler.enable()
-    summary = shared.jobs.sync_account(
-        runtime, account_id, run_id, fan_out=fan_out, max_wait=settings.max_wait_s
-    )
+    summary = shared.jobs.sync_account(runtime, account_id, run_id, max_wait=settings.max_wait_s)
+    if summary.queued:
+        fan_out(summary.queued, run_id)
     if profiler is not None:
         profiler.disable()
     ended = time.perf_counter()

@@ -10,6 +10,7 @@ from flask import current_app
 
 from shared.config import Settings
 from shared.runtime import Runtime
+from shared.usecases.delivery import Delivery, ToWorkers
 
 from .broker import Broker, BrokerHealth
 from .cache import TTLCache
@@ -42,6 +43,13 @@ class WebState:
     @property
     def auth_required(self) -> bool:
         return self.password_hash is not None
+
+    @property
+    def delivery(self) -> Delivery:
+        """Where actions send work: the background runner (embedded mode) or the workers."""
+        if self.runner is not None:
+            return self.runner
+        return ToWorkers(self.runtime, self.broker)
 
 
 def web_state() -> WebState:
