@@ -136,11 +136,6 @@ def state_counts(session: Session, account_id: int) -> dict[str, int]:
     return counts
 
 
-def safe_database_url(url: str) -> str:
-    """The URL without its password (user:password or `?password=`), for display."""
-    return mask_url(url)
-
-
 def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
     settings = runtime.settings
     with create_session(settings.database_url) as session:
@@ -162,7 +157,7 @@ def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
         "last_run": last_run,
         "cooldown_s": cooldown,
         "data_dir": str(settings.data_dir),
-        "database": safe_database_url(settings.database_url),
+        "database": mask_url(settings.database_url),
         "mode": "embedded" if settings.embedded else "redis",
         "rate_limit": str(settings.rate),
     }

@@ -146,6 +146,26 @@ def test_worker_usage_errors(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.skipif(redis_binary() is None, reason="redis-server is not installed")
+def test_daemon_checks_the_dashboard_address_before_starting_anything(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("GARMINSYNC_DATA_DIR", str(tmp_path / "data"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert commands.daemon(port=port) == 5
+    assert commands.daemon(host="0.0.0.0", port=free_port()) == 2  # noqa: S104 - no password
+    captured = capsys.readouterr()
+    assert "started" not in captured.out, "no worker or beat was started"
+    lines = captured.err.splitlines()
+    assert lines[0] == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert lines[1].startswith("error: refusing to listen on 0.0.0.0 without a dashboard password")
+    assert len(lines) == 2
+
+
 # --- the options every deployment shares --------------------------------------------------
 
 

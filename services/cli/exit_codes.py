@@ -18,12 +18,9 @@ from shared.garmin_values import strip_controls
 from shared.outcomes import EXIT_CODES, Kind, kind_of
 
 OK = 0
+PARTIAL = 4  # some activities failed (the rest is archived), or verify found problems
 UNEXPECTED = EXIT_CODES[Kind.UNEXPECTED]
-USAGE = EXIT_CODES[Kind.USAGE]
-AUTH = EXIT_CODES[Kind.AUTH]
-PARTIAL = 4  # some activities failed, or verify found problems
 ENVIRONMENT = EXIT_CODES[Kind.ENVIRONMENT]
-GARMIN_UNAVAILABLE = EXIT_CODES[Kind.RATE_LIMITED]
 INTERRUPTED = EXIT_CODES[Kind.INTERRUPTED]
 
 log = logging.getLogger("garminsync.cli")

@@ -32,7 +32,7 @@ from shared.tokens import load_or_create_secret
 from . import auth, health, inbound, panels, templating
 from .broker import Broker, CeleryBroker, NoBroker
 from .cache import TTLCache
-from .context import EXTENSION, WebState, flower_url, session_secret, web_state
+from .context import EXTENSION, WebState, session_secret, web_state
 from .errors import WebError, status_for
 from .expiring import expiring_keys
 from .extensions import csrf, db, db_session
@@ -116,7 +116,7 @@ def create_app(
         runner=EmbeddedRunner(runtime, on_change=cache.clear) if settings.embedded else None,
         pending=PendingLogins(runtime.cipher, settings.redis_url),
         password_hash=generate_password_hash(password) if password else None,
-        flower_url=flower_url(settings),
+        flower_url=settings.flower_url,
         logins=Logins(keys, SESSION_LIFETIME.total_seconds()),
         throttle=Throttle(keys),
         cache=cache,

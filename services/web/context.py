@@ -62,11 +62,6 @@ def session_secret(secret: str) -> str:
     return hmac.new(secret.encode(), b"garminsync-web-session", hashlib.sha256).hexdigest()
 
 
-def flower_url(settings: Settings) -> str | None:
-    """GARMINSYNC_FLOWER_URL (validated by the settings), for the Tasks page's link."""
-    return settings.flower_url
-
-
 BROKER_HEALTH_TTL_S = 5.0
 
 

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from shared.models import Account
-from shared.reports import account_dict, safe_database_url
+from shared.redact import mask_url
+from shared.reports import account_dict
 from shared.schedules import PRESETS, ScheduleView, get_schedule
 from shared.states import counters
 
@@ -100,7 +101,7 @@ def system(state: WebState, session: Session, account: Account) -> dict[str, Any
         "python": platform.python_version(),
         "mode": mode(state),
         "database": {
-            "url": safe_database_url(settings.database_url),
+            "url": mask_url(settings.database_url),
             "dialect": session.get_bind().dialect.name,
             "size_bytes": database_size(session),
             "rows": table_counts(session),
