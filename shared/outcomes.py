@@ -12,18 +12,7 @@ from enum import StrEnum
 
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from shared.errors import (
-    AddressInUse,
-    AuthRequired,
-    BrokerUnavailable,
-    ConfigError,
-    GarminSyncError,
-    NotFound,
-    RateLimited,
-    StorageError,
-    TransientError,
-    UsageError,
-)
+from shared import errors
 
 
 class Kind(StrEnum):
@@ -39,16 +28,16 @@ class Kind(StrEnum):
     UNEXPECTED = "unexpected"  # a bug
 
 
-_BY_TYPE: tuple[tuple[type[GarminSyncError], Kind], ...] = (
-    (UsageError, Kind.USAGE),
-    (NotFound, Kind.NOT_FOUND),
-    (AuthRequired, Kind.AUTH),
-    (RateLimited, Kind.RATE_LIMITED),
-    (TransientError, Kind.GARMIN_FAILING),
-    (ConfigError, Kind.ENVIRONMENT),
-    (StorageError, Kind.ENVIRONMENT),
-    (BrokerUnavailable, Kind.ENVIRONMENT),
-    (AddressInUse, Kind.ENVIRONMENT),
+_BY_TYPE: tuple[tuple[type[errors.GarminSyncError], Kind], ...] = (
+    (errors.UsageError, Kind.USAGE),
+    (errors.NotFound, Kind.NOT_FOUND),
+    (errors.AuthRequired, Kind.AUTH),
+    (errors.RateLimited, Kind.RATE_LIMITED),
+    (errors.TransientError, Kind.GARMIN_FAILING),
+    (errors.ConfigError, Kind.ENVIRONMENT),
+    (errors.StorageError, Kind.ENVIRONMENT),
+    (errors.BrokerUnavailable, Kind.ENVIRONMENT),
+    (errors.AddressInUse, Kind.ENVIRONMENT),
 )
 
 EXIT_CODES: dict[Kind, int] = {
@@ -81,7 +70,7 @@ HTTP_STATUSES: dict[Kind, int] = {
 
 def kind_of(error: BaseException) -> Kind:
     """The kind of any error a use case may meet."""
-    if isinstance(error, GarminSyncError):
+    if isinstance(error, errors.GarminSyncError):
         return next((kind for cls, kind in _BY_TYPE if isinstance(error, cls)), Kind.FAILED)
     if isinstance(error, KeyboardInterrupt):
         return Kind.INTERRUPTED
@@ -93,7 +82,7 @@ def kind_of(error: BaseException) -> Kind:
 
 def describe(error: BaseException) -> str:
     """One line for a run's message or a status line."""
-    if isinstance(error, GarminSyncError):
+    if isinstance(error, errors.GarminSyncError):
         return str(error)
     if isinstance(error, KeyboardInterrupt):
         return "interrupted"

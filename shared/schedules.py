@@ -137,24 +137,25 @@ def get_schedule(session: Session, account_id: int) -> Schedule | None:
 def set_cron(session: Session, account_id: int, expression: str) -> Schedule:
     """A first schedule starts enabled; an existing one keeps whether it is on or off."""
     cron = validate_cron(expression)
-    schedule = get_schedule(session, account_id)
-    if schedule is None:
-        schedule = Schedule(account_id=account_id, cron=cron, enabled=True)
-        session.add(schedule)
-    else:
-        schedule.cron = cron
+    schedule = _schedule_or_new(session, account_id, cron=cron, enabled=True)
+    schedule.cron = cron
     session.flush()
     return schedule
 
 
 def set_enabled(session: Session, account_id: int, enabled: bool) -> Schedule:
+    """A first schedule gets the default cron (every 6 hours)."""
+    schedule = _schedule_or_new(session, account_id, cron=DEFAULT_CRON, enabled=enabled)
+    schedule.enabled = enabled
+    session.flush()
+    return schedule
+
+
+def _schedule_or_new(session: Session, account_id: int, *, cron: str, enabled: bool) -> Schedule:
     schedule = get_schedule(session, account_id)
     if schedule is None:
-        schedule = Schedule(account_id=account_id, cron=DEFAULT_CRON, enabled=enabled)
+        schedule = Schedule(account_id=account_id, cron=cron, enabled=enabled)
         session.add(schedule)
-    else:
-        schedule.enabled = enabled
-    session.flush()
     return schedule
 
 

@@ -8,19 +8,7 @@ import json
 import pytest
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
-from shared.errors import (
-    AddressInUse,
-    AuthRequired,
-    BadArchive,
-    BrokerUnavailable,
-    ConfigError,
-    GarminSyncError,
-    NotFound,
-    RateLimited,
-    StorageError,
-    TransientError,
-    UsageError,
-)
+from shared import errors as e
 from shared.models import SyncRun
 from shared.outcomes import EXIT_CODES, HTTP_STATUSES, Kind, describe, kind_of
 from shared.usecases.runs import failure
@@ -28,17 +16,17 @@ from tests.stack import Stack
 
 # The README's exit codes and docs/API.md's statuses, by error type.
 CASES = [
-    (UsageError("bad"), 2, 400),
-    (AuthRequired("log in"), 3, 400),
-    (ConfigError("setting"), 5, 503),
-    (StorageError("data dir"), 5, 503),
-    (BrokerUnavailable("redis"), 5, 503),
-    (AddressInUse("port"), 5, 503),
-    (RateLimited("429"), 6, 429),
-    (TransientError("5xx"), 6, 502),
-    (BadArchive("zip"), 6, 502),
-    (NotFound("gone"), 1, 404),
-    (GarminSyncError("other"), 1, 400),
+    (e.UsageError("bad"), 2, 400),
+    (e.AuthRequired("log in"), 3, 400),
+    (e.ConfigError("setting"), 5, 503),
+    (e.StorageError("data dir"), 5, 503),
+    (e.BrokerUnavailable("redis"), 5, 503),
+    (e.AddressInUse("port"), 5, 503),
+    (e.RateLimited("429"), 6, 429),
+    (e.TransientError("5xx"), 6, 502),
+    (e.BadArchive("zip"), 6, 502),
+    (e.NotFound("gone"), 1, 404),
+    (e.GarminSyncError("other"), 1, 400),
     (OperationalError("SELECT 1", {}, Exception("locked")), 5, 500),
     (DatabaseError("SELECT 1", {}, Exception("file is not a database")), 5, 500),
     (IntegrityError("INSERT", {}, Exception("unique")), 1, 500),
@@ -51,7 +39,7 @@ CASES = [
 def test_each_error_type_has_one_meaning(error: BaseException, exit_code: int, status: int) -> None:
     kind = kind_of(error)
     assert EXIT_CODES[kind] == exit_code
-    if isinstance(error, GarminSyncError):
+    if isinstance(error, e.GarminSyncError):
         assert HTTP_STATUSES[kind] == status
 
 
@@ -61,7 +49,7 @@ def test_every_kind_has_an_exit_code_and_a_status() -> None:
 
 def test_descriptions_are_one_line_for_people() -> None:
     assert (
-        describe(AuthRequired("account 'x' needs `garminsync login`"))
+        describe(e.AuthRequired("account 'x' needs `garminsync login`"))
         == "account 'x' needs `garminsync login`"
     )
     assert describe(KeyboardInterrupt()) == "interrupted"

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from shared.models import DownloadState
+from shared.planning import Filters
 from shared.states import MISSING_STATES
 
 from .errors import BadInput
@@ -29,10 +30,9 @@ TASK_STATES = ("queued", "started", "retried", "succeeded", "failed", "revoked",
 
 
 @dataclass(frozen=True)
-class ActivityFilters:
-    since: date | None = None
-    until: date | None = None
-    activity_type: str | None = None
+class ActivityFilters(Filters):
+    """The shared date and type filters (`shared.planning.Filters`), plus state, search and order."""
+
     state: str | None = None
     q: str | None = None
     sort: str = "start"

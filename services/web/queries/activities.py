@@ -10,7 +10,6 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from shared.models import Activity
-from shared.planning import Filters
 from shared.reports import activity_dict, state_counts
 
 from ..cache import TTLCache
@@ -62,8 +61,7 @@ SORT_COLUMNS: dict[str, Any] = {
 
 def activity_clauses(account_id: int, filters: ActivityFilters) -> list[ColumnElement[bool]]:
     """The account, the shared date and type filters (`shared.planning.Filters`), state and search."""
-    shared_filters = Filters(filters.since, filters.until, filters.activity_type)
-    clauses: list[ColumnElement[bool]] = [Activity.account_id == account_id, *shared_filters.clauses()]
+    clauses: list[ColumnElement[bool]] = [Activity.account_id == account_id, *filters.clauses()]
     states = filters.states()
     if states is not None:
         clauses.append(Activity.state == states[0] if len(states) == 1 else Activity.state.in_(states))
