@@ -2,10 +2,9 @@
 
 Global options go into `ctx.obj` (`bootstrap.Options`); each command lives
 in `commands/`, parses its input, calls one use case (`shared.usecases`) and
-renders the result (`output`). Without REDIS_URL the work runs in this
-process; with it, syncs and downloads go to the workers. Only `login` talks
-to Garmin for the person at the terminal; `list` and `download --missing`
-refresh the activity list first, as the jobs do.
+renders the result (`output`). Without REDIS_URL the jobs run in this
+process; with it, syncs and downloads go to the workers. `login` and `list`
+(unless --offline) talk to Garmin from this process in either mode.
 """
 
 from __future__ import annotations
