@@ -65,7 +65,7 @@ def test_unwritable_archive_dir_keeps_the_store(cli: Cli) -> None:
 
 
 def test_download_by_id_with_redis_down_claims_nothing(cli: Cli) -> None:
-    """Redis mode, Redis unreachable: one line, exit 5, and the activity stays missing."""
+    """Redis mode, Redis unreachable: one line, exit 5, and the claim is given back."""
     assert cli("list", "--all").exit_code == 0
     first = strict_json(cli("list", "--offline", "--json").stdout)[0]
     with socket.socket() as probe:
@@ -73,7 +73,7 @@ def test_download_by_id_with_redis_down_claims_nothing(cli: Cli) -> None:
         closed = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
     result = cli.subprocess("download", str(first["id"]), REDIS_URL=closed)
     assert result.returncode == 5, result.stderr
-    assert "Redis is unreachable" in result.stderr and "Traceback" not in result.stderr
+    assert "cannot reach Redis" in result.stderr and "Traceback" not in result.stderr
     after = {row["id"]: row["state"] for row in strict_json(cli("list", "--offline", "--json").stdout)}
     assert after[first["id"]] == first["state"] == "missing"
 

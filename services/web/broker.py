@@ -96,10 +96,9 @@ class CeleryBroker:
 
     def enqueue_sync(self, account_id: int, run_id: int, full: bool, filters: Filters | None) -> str:
         self._require_redis()
-        self._app()
         from services.worker.dispatch import enqueue_sync
 
-        return enqueue_sync(account_id, run_id, full, filters)
+        return enqueue_sync(account_id, run_id, full, filters, app=self._app())
 
     def enqueue_downloads(self, activity_ids: list[int]) -> None:
         """Gives the claims back if Redis is unreachable (`services.worker.dispatch`)."""

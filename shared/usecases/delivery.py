@@ -74,16 +74,23 @@ class Delivery(Protocol):
 
 
 class ToWorkers:
-    """Redis mode: hand work to the Celery workers."""
+    """Redis mode: hand work to the Celery workers.
+
+    `precheck`: the dashboard asks Redis first and, when it does not answer,
+    refuses before writing anything (it stays read-only until Redis is back);
+    the CLI goes ahead, so a sync refused for Redis is a run that ended in
+    `error` (kind `environment`) in its history. Claims are given back either way.
+    """
 
     mode = REDIS
 
-    def __init__(self, runtime: Runtime, queue: WorkQueue) -> None:
+    def __init__(self, runtime: Runtime, queue: WorkQueue, *, precheck: bool = True) -> None:
         self.runtime = runtime
         self.queue = queue
+        self.precheck = precheck
 
     def check(self) -> None:
-        if not self.queue.redis_ping():
+        if self.precheck and not self.queue.redis_ping():
             raise BrokerUnavailable(
                 "Redis is unreachable: nothing can be queued right now (read-only until it is back)"
             )
