@@ -79,7 +79,7 @@ class Workspace:
         return WorkerQueue()
 
 
-def options(ctx: typer.Context) -> Options:
+def global_options(ctx: typer.Context) -> Options:
     found = ctx.find_object(Options)
     return found if found is not None else Options()
 
@@ -91,7 +91,7 @@ def start(ctx: typer.Context, *, create: bool = False, settings: Settings | None
     ensure_schema(settings.database_url)
     runtime = Runtime.build(settings)
     set_runtime(runtime)
-    account_name = options(ctx).account
+    account_name = global_options(ctx).account
     with create_session(settings.database_url) as session:
         account = get_or_create_account(session, settings, account_name, create)
         account_id = account.id

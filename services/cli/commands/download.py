@@ -13,7 +13,7 @@ from shared.usecases.delivery import REDIS, Handed
 from shared.usecases.downloads import download as download_ids
 
 from .. import output
-from ..bootstrap import options, start
+from ..bootstrap import global_options, start
 from ..exit_codes import OK, PARTIAL, handled
 from ..options import ActivityType, Since, SummaryJson, Until, Wait, filters
 from .sync import run_sync
@@ -41,7 +41,7 @@ def download(
     ws = start(ctx)
     if not activity_ids:
         raise typer.Exit(run_sync(ctx, ws, full=False, filters=chosen, wait=wait, as_json=as_json))
-    with output.DownloadBar(options(ctx).verbose) as progress:
+    with output.DownloadBar(global_options(ctx).verbose) as progress:
         handed = download_ids(ws.runtime, ws.delivery(progress), ws.account_id, activity_ids)
     raise typer.Exit(show_downloads(handed, as_json))
 

@@ -16,7 +16,7 @@ from shared.usecases.delivery import EMBEDDED
 from shared.usecases.sync import sync as start_sync
 
 from .. import output
-from ..bootstrap import Workspace, options, start
+from ..bootstrap import Workspace, global_options, start
 from ..exit_codes import OK, PARTIAL, handled
 from ..options import SummaryJson, Wait
 
@@ -36,7 +36,7 @@ def run_sync(
     ctx: typer.Context, ws: Workspace, *, full: bool, filters: Filters, wait: bool, as_json: bool
 ) -> int:
     """The exit code of a sync: queued (0), followed with --wait, or run here to its end."""
-    verbose = options(ctx).verbose
+    verbose = global_options(ctx).verbose
     with output.DownloadBar(verbose) as progress:
         handed = start_sync(
             ws.runtime, ws.delivery(progress), ws.account_id, "cli", full=full, filters=filters

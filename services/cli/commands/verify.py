@@ -10,7 +10,7 @@ from shared.usecases import verify as verifying
 from shared.verify import Problem
 
 from .. import output
-from ..bootstrap import options, start
+from ..bootstrap import global_options, start
 from ..exit_codes import OK, PARTIAL, handled
 from .download import show_downloads
 
@@ -23,7 +23,7 @@ def verify(
 ) -> None:
     """Re-check every archived file against its size, sha256 and FIT CRC."""
     ws = start(ctx)
-    verbose = options(ctx).verbose
+    verbose = global_options(ctx).verbose
     total = verifying.files_to_check(ws.runtime, ws.account_id)
     problems: list[Problem] = []
     with output.bar(verbose) as progress:
