@@ -54,6 +54,7 @@ from bench.common import (
     load1,
     machine,
     median,
+    open_default_run,
     sim_env,
     table,
     temp_dir,
@@ -121,7 +122,7 @@ def child() -> dict[str, Any]:
     settings = load_settings()
     runtime = Runtime.build(settings)
     set_runtime(runtime)
-    account_id, run_id = shared.jobs.open_run(runtime, "default", "bench", False)
+    account_id, run_id = open_default_run(runtime)
     with create_session(settings.database_url) as session:
         account = session.get(Account, account_id)
         assert account is not None

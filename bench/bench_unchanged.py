@@ -41,6 +41,7 @@ from bench.common import (
     load1,
     machine,
     median,
+    open_default_run,
     sim_env,
     table,
     temp_dir,
@@ -66,7 +67,7 @@ def prepare_archive(env: dict[str, str]) -> dict[str, Any]:
     settings = load_settings(env)
     runtime = Runtime.build(settings)
     began = time.perf_counter()
-    account_id, run_id = jobs.open_run(runtime, "default", "bench", False)
+    account_id, run_id = open_default_run(runtime)
     summary = jobs.sync_account(runtime, account_id, run_id)  # no fan-out: claims, queues nothing
     listed = time.perf_counter() - began
     now = datetime.now(UTC)
@@ -174,7 +175,7 @@ def measure_backend(
 
     for _ in range(repeat):
         sim.state.reset_stats()
-        account_id, run_id = jobs.open_run(runtime, "default", "bench", False)
+        account_id, run_id = open_default_run(runtime)
         began = time.perf_counter()
         summary = jobs.sync_account(runtime, account_id, run_id)
         wall = time.perf_counter() - began

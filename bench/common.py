@@ -276,3 +276,15 @@ def run_cases(
     finally:
         server.cleanup()
     return results
+
+
+def open_default_run(runtime: Any, trigger: str = "bench") -> tuple[int, int]:
+    """(account id, run id) of a new sync run of the default account, as the faces open one."""
+    from shared.accounts import get_or_create_account
+    from shared.db import create_session
+    from shared.runs import open_run
+
+    settings = runtime.settings
+    with create_session(settings.database_url) as session:
+        account_id = get_or_create_account(session, settings).id
+    return account_id, open_run(settings.database_url, account_id, trigger, False)

@@ -3,7 +3,7 @@
 
 Starts (or reuses) a local redis-server, then N workers, beat and the web
 dashboard with the same options as `garminsync worker/beat/daemon`
-(services/cli/processes.py), optionally Flower and the bundled Garmin
+(services/launcher/), optionally Flower and the bundled Garmin
 simulator. Prints `started NAME pid=PID: COMMAND` per process and, once every
 process answers, one line
 
@@ -34,20 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from services.cli import exit_codes  # noqa: E402
-from services.cli.processes import (  # noqa: E402
-    Supervisor,
-    beat_argv,
-    beat_running,
-    celery_argv,
-    check_redis,
-    mask_url,
-    web_argv,
-    web_serving,
-    worker_argv,
-    workers_answering,
-)
+from services.launcher.argv import beat_argv, celery_argv, web_argv, worker_argv  # noqa: E402
+from services.launcher.health import beat_running, web_serving, workers_answering  # noqa: E402
+from services.launcher.preflight import check_redis  # noqa: E402
+from services.launcher.supervisor import Supervisor  # noqa: E402
 from shared.errors import BrokerUnavailable, GarminSyncError  # noqa: E402
+from shared.outcomes import EXIT_CODES, Kind, kind_of  # noqa: E402
+from shared.redact import mask_url  # noqa: E402
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # The demo login the bundled simulator is started with (a test double, not a secret).
@@ -58,7 +51,7 @@ DEMO_PASSWORD = "demo-password"  # noqa: S105
 class StartupError(Exception):
     """Something did not come up; carries the exit code."""
 
-    def __init__(self, message: str, code: int = exit_codes.ENVIRONMENT) -> None:
+    def __init__(self, message: str, code: int = EXIT_CODES[Kind.ENVIRONMENT]) -> None:
         super().__init__(message)
         self.code = code
 
@@ -202,7 +195,7 @@ def start_simulator(
     deadline = time.monotonic() + 30
     while not port_file.is_file():
         if sup.exited() or time.monotonic() > deadline:
-            raise StartupError("the simulator did not start", exit_codes.UNEXPECTED)
+            raise StartupError("the simulator did not start", EXIT_CODES[Kind.UNEXPECTED])
         time.sleep(0.1)
     return f"http://127.0.0.1:{int(port_file.read_text().strip())}"
 
@@ -255,7 +248,8 @@ def wait_ready(
             if check():
                 del pending[name]
         if pending and time.monotonic() > deadline:
-            raise StartupError(f"not ready after {timeout:.0f}s: {', '.join(pending)}", exit_codes.UNEXPECTED)
+            waiting = ", ".join(pending)
+            raise StartupError(f"not ready after {timeout:.0f}s: {waiting}", EXIT_CODES[Kind.UNEXPECTED])
         if pending:
             time.sleep(0.25)
 
@@ -357,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             return exc.code
         except GarminSyncError as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
-            return exit_codes.code_for(exc)
+            return EXIT_CODES[kind_of(exc)]
 
 
 if __name__ == "__main__":

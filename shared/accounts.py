@@ -35,13 +35,6 @@ def get_or_create_account(
     return account
 
 
-def find_account(session: Session, name: str) -> Account:
-    account = session.scalars(select(Account).where(Account.name == name)).first()
-    if account is None:
-        raise UsageError(f"unknown account {name!r}")
-    return account
-
-
 class AccountTokens:
     """One account's tokens in the database; each call is its own short session."""
 

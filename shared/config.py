@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -19,23 +20,27 @@ from shared.errors import ConfigError
 from shared.ratelimit_spec import RateSpec, parse_rate
 from shared.redact import mask_url
 
-DEFAULT_RATE_LIMIT = "30/minute"
-DEFAULT_LAYOUT = "fit/activity_{id}_{timestamp}.{ext}"
+_DEFAULT_RATE = parse_rate("30/minute")  # frozen: one instance serves every Settings
 MAX_PAGE_SIZE = 1000  # Garmin answers 400 above this
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Validated configuration. Secrets are kept out of `repr`."""
+    """Validated configuration. Secrets are kept out of `repr`.
+
+    The field defaults are the settings' defaults (README, Settings), stated
+    here only: `load_settings` falls back to them, and so does anything that
+    needs a default without settings (`default()`).
+    """
 
     data_dir: Path
     database_url: str
-    redis_url: str | None
-    garmin_api_url: str | None
-    rate: RateSpec
-    page_size: int
-    layout: str
-    max_attempts: int
+    redis_url: str | None = None
+    garmin_api_url: str | None = None
+    rate: RateSpec = _DEFAULT_RATE
+    page_size: int = 100
+    layout: str = "fit/activity_{id}_{timestamp}.{ext}"
+    max_attempts: int = 5
     garmin_email: str | None = field(default=None, repr=False)
     garmin_password: str | None = field(default=None, repr=False)
     garmintokens: str | None = field(default=None, repr=False)
@@ -67,36 +72,50 @@ class Settings:
         return self.garmintokens or str(self.data_dir / "tokens")
 
 
-def _int(raw: Mapping[str, str | None], name: str, default: int, lo: int, hi: int) -> int:
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
+
+
+def default(name: str) -> Any:
+    """A setting's default, for code that runs without settings (the limiter's own defaults)."""
+    return _DEFAULTS[name]
+
+
+# Numeric settings: environment name, Settings field, lowest and highest value allowed.
+_NUMBERS: tuple[tuple[str, str, float, float], ...] = (
+    ("GARMINSYNC_PAGE_SIZE", "page_size", 1, MAX_PAGE_SIZE),
+    ("GARMINSYNC_MAX_ATTEMPTS", "max_attempts", 1, 100),
+    ("GARMINSYNC_TASK_HISTORY_DAYS", "task_history_days", 1, 3650),
+    ("GARMINSYNC_COOLDOWN", "cooldown_base_s", 1, 86400),
+    ("GARMINSYNC_LOGIN_BACKOFF", "login_backoff_s", 0, 86400),
+    ("GARMINSYNC_REQUEUE_AFTER", "requeue_after_s", 10, 86400 * 7),
+    ("GARMINSYNC_MAX_WAIT", "max_wait_s", 0, 3600),
+    ("GARMINSYNC_RETRY_BASE", "retry_base_s", 0.01, 3600.0),
+    ("GARMINSYNC_VISIBILITY_TIMEOUT", "visibility_timeout_s", 5, 86400 * 7),
+    ("GARMINSYNC_RATE_MARGIN_MS", "rate_margin_ms", 0, 60_000),
+)
+
+
+def _number(raw: Mapping[str, str | None], name: str, field_name: str, lo: float, hi: float) -> float:
+    """The setting as its field's type (whole numbers for int fields), or the field's default."""
+    fallback = _DEFAULTS[field_name]
     value = raw.get(name)
     if value is None or value == "":
-        return default
+        return fallback
+    whole = isinstance(fallback, int)
     try:
-        number = int(value)
+        number = int(value) if whole else float(value)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"{name} must be {kind}, got {value!r}") from None
     if not lo <= number <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {number}")
     return number
 
 
-def _float(raw: Mapping[str, str | None], name: str, default: float, lo: float, hi: float) -> float:
-    value = raw.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    if not lo <= number <= hi:
-        raise ConfigError(f"{name} must be between {lo} and {hi}, got {number}")
-    return number
-
-
-def _bool(raw: Mapping[str, str | None], name: str, default: bool) -> bool:
+def _bool(raw: Mapping[str, str | None], name: str, field_name: str) -> bool:
     value = (raw.get(name) or "").strip().lower()
     if not value:
-        return default
+        return bool(_DEFAULTS[field_name])
     if value in ("1", "true", "yes", "on"):
         return True
     if value in ("0", "false", "no", "off"):
@@ -153,7 +172,7 @@ def _umask(value: str | None) -> int:
     """GARMINSYNC_UMASK: octal bits taken from every file and directory we create (077:
     private to the owner; 027: the group may read)."""
     if value is None:
-        return 0o077
+        return int(_DEFAULTS["umask"])
     try:
         mask = int(value, 8)
     except ValueError:
@@ -202,44 +221,33 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     flower_url = get("GARMINSYNC_FLOWER_URL")
     if flower_url and not flower_url.startswith(("http://", "https://")):
         raise ConfigError(f"GARMINSYNC_FLOWER_URL must be an http(s) URL: {flower_url!r}")
-    rate_text = get("GARMINSYNC_RATE_LIMIT") or DEFAULT_RATE_LIMIT
-    try:
-        rate = parse_rate(rate_text)
-    except ValueError as exc:
-        raise ConfigError(f"GARMINSYNC_RATE_LIMIT: {exc}") from None
-    global_rate: RateSpec | None = None
-    global_text = get("GARMINSYNC_GLOBAL_RATE_LIMIT")
-    if global_text:
-        try:
-            global_rate = parse_rate(global_text)
-        except ValueError as exc:
-            raise ConfigError(f"GARMINSYNC_GLOBAL_RATE_LIMIT: {exc}") from None
+    numbers = {field_name: _number(raw, name, field_name, lo, hi) for name, field_name, lo, hi in _NUMBERS}
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
         redis_url=redis_url,
         garmin_api_url=api_url,
-        rate=rate,
-        page_size=_int(raw, "GARMINSYNC_PAGE_SIZE", 100, 1, MAX_PAGE_SIZE),
-        layout=_check_layout(get("GARMINSYNC_FILE_LAYOUT") or DEFAULT_LAYOUT),
-        max_attempts=_int(raw, "GARMINSYNC_MAX_ATTEMPTS", 5, 1, 100),
+        rate=_rate("GARMINSYNC_RATE_LIMIT", get("GARMINSYNC_RATE_LIMIT")) or _DEFAULTS["rate"],
+        layout=_check_layout(get("GARMINSYNC_FILE_LAYOUT") or _DEFAULTS["layout"]),
         garmin_email=get("GARMIN_EMAIL"),
         garmin_password=get("GARMIN_PASSWORD"),
         garmintokens=get("GARMINTOKENS"),
         secret_key=get("GARMINSYNC_SECRET_KEY"),
         web_password=get("GARMINSYNC_WEB_PASSWORD"),
         metrics_token=_metrics_token(get("GARMINSYNC_METRICS_TOKEN")),
-        task_history_days=_int(raw, "GARMINSYNC_TASK_HISTORY_DAYS", 30, 1, 3650),
-        cooldown_base_s=_int(raw, "GARMINSYNC_COOLDOWN", 60, 1, 86400),
-        login_backoff_s=_int(raw, "GARMINSYNC_LOGIN_BACKOFF", 300, 0, 86400),
-        requeue_after_s=_int(raw, "GARMINSYNC_REQUEUE_AFTER", 12 * 3600, 10, 86400 * 7),
-        max_wait_s=_int(raw, "GARMINSYNC_MAX_WAIT", 5, 0, 3600),
-        retry_base_s=_float(raw, "GARMINSYNC_RETRY_BASE", 10.0, 0.01, 3600.0),
-        visibility_timeout_s=_int(raw, "GARMINSYNC_VISIBILITY_TIMEOUT", 7200, 5, 86400 * 7),
         flower_url=flower_url,
-        rate_margin_ms=_int(raw, "GARMINSYNC_RATE_MARGIN_MS", 100, 0, 60_000),
-        global_rate=global_rate,
+        global_rate=_rate("GARMINSYNC_GLOBAL_RATE_LIMIT", get("GARMINSYNC_GLOBAL_RATE_LIMIT")),
         web_allowed_hosts=_allowed_hosts(get("GARMINSYNC_WEB_ALLOWED_HOSTS")),
         umask=_umask(get("GARMINSYNC_UMASK")),
-        web_secure_cookie=_bool(raw, "GARMINSYNC_WEB_SECURE_COOKIE", False),
+        web_secure_cookie=_bool(raw, "GARMINSYNC_WEB_SECURE_COOKIE", "web_secure_cookie"),
+        **numbers,  # type: ignore[arg-type]
     )
+
+
+def _rate(name: str, text: str | None) -> RateSpec | None:
+    if text is None:
+        return None
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None

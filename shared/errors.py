@@ -50,3 +50,7 @@ class BadArchive(TransientError):
 
 class BrokerUnavailable(GarminSyncError):
     """Redis cannot be reached, so nothing can be enqueued."""
+
+
+class AddressInUse(GarminSyncError):
+    """The dashboard cannot listen where it was asked to (the port is taken)."""

@@ -11,7 +11,6 @@ Errors leave here as the project's own types (`shared.errors`).
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import time
 import zipfile
@@ -383,8 +382,3 @@ def _status_from_cause(exc: BaseException) -> int | None:
             return status
         current = current.__cause__ or current.__context__
     return None
-
-
-def tokens_json(di_token: str, refresh: str, client_id: str) -> str:
-    """Token JSON as garminconnect writes it (for tests and token import)."""
-    return json.dumps({"di_token": di_token, "di_refresh_token": refresh, "di_client_id": client_id})

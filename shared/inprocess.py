@@ -1,8 +1,9 @@
-"""Embedded mode: the download job run in-process, for machines without Redis.
+"""Embedded mode: the jobs run in-process, for machines without Redis.
 
-Same job code as the Celery task (`shared.jobs.archive`), waiting for the
-budget in-process; retries wait their back-off in a small timer queue, so one
-activity that needs a retry does not hold up the others.
+Same job code as the Celery tasks (`shared.jobs`), waiting for the budget
+in-process; retries wait their back-off in a small timer queue, so one
+activity that needs a retry does not hold up the others. The CLI runs these
+in its own thread, the dashboard in a background thread.
 """
 
 from __future__ import annotations
@@ -15,10 +16,42 @@ from collections.abc import Callable
 from shared import jobs
 from shared.archive import Outcome
 from shared.db import create_session
-from shared.planning import release
+from shared.planning import Filters, release
+from shared.runs import fail_run
 from shared.runtime import Runtime
 
 MAX_RETRIES = 12  # 429 cool-downs in a row before an activity is left for the next run
+
+
+class Progress:
+    """What in-process work reports as it goes (a progress bar, a job's status); all optional."""
+
+    def listing(self) -> None:
+        """The activity list is being read from Garmin."""
+
+    def listed(self, downloads: int) -> None:
+        """The list is read; this many downloads follow."""
+
+    def settled(self, outcome: Outcome) -> None:
+        """One download ended (downloaded, already there, no file, failed or deferred)."""
+
+
+def sync_here(
+    runtime: Runtime, account_id: int, run_id: int, full: bool, filters: Filters, progress: Progress
+) -> Counter[str]:
+    """List, claim and download in this thread; any failure (Ctrl-C too) ends the run as error.
+
+    What a killed earlier run left in the archive is removed first.
+    """
+    try:
+        runtime.storage.remove_partials()
+        progress.listing()
+        summary = jobs.sync_account(runtime, account_id, run_id, full=full, filters=filters)
+        progress.listed(len(summary.queued))
+        return download_inline(runtime, summary.queued, progress.settled)
+    except BaseException as exc:
+        fail_run(runtime.settings.database_url, run_id, exc)
+        raise
 
 
 def download_inline(

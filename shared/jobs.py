@@ -1,18 +1,16 @@
 """The two jobs, as plain functions: sync an account, archive an activity.
 
-Celery tasks (`services/worker/tasks.py`) and the embedded mode (the CLI
-without Redis) both call these, so the logic exists once. A sync claims what
-is missing for its run; with workers the claims are the hand-off (the
-dispatcher publishes them at the pace of the budget), the embedded runner
-passes a `fan_out` callback that downloads them in-process.
+Celery tasks (`services/worker/tasks.py`) and the embedded mode
+(`shared/inprocess.py`) both call these, so the logic exists once. A sync
+claims what is missing for its run and returns the claims; with workers the
+claims are the hand-off (the dispatcher publishes them at the pace of the
+budget), in embedded mode they are downloaded in-process next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.accounts import find_account
 from shared.archive import Outcome, archive_activity
 from shared.backlog import release_account
 from shared.db import create_session
@@ -20,11 +18,10 @@ from shared.errors import AuthRequired, GarminSyncError
 from shared.listing import refresh_listing
 from shared.models import Account, Activity
 from shared.pacing import listing_flag
-from shared.planning import Filters, claim_missing, release
-from shared.runs import fail_account_runs, record_listing, start_run
+from shared.planning import Filters, claim_missing
+from shared.runs import fail_account_runs, record_listing
 from shared.runtime import Runtime
 
-FanOut = Callable[[list[int], int], None]
 # Renewed before each list page, so it outlives the slowest page (one budget window) and
 # lapses soon after a sync that died mid-listing; cleared when the listing ends.
 LISTING_FLAG_TTL_MS = 5 * 60 * 1000
@@ -38,23 +35,6 @@ class SyncSummary:
     new: int
     deleted: int
     queued: list[int]
-
-
-def open_run(runtime: Runtime, account_name: str, trigger: str, full: bool) -> tuple[int, int]:
-    """Create the sync run up front so callers can follow it: (account id, run id)."""
-    with create_session(runtime.settings.database_url) as session:
-        account = find_account(session, account_name)
-        run = start_run(session, account.id, trigger, full)
-        return account.id, run.id
-
-
-def open_run_for(
-    runtime: Runtime, account_id: int, trigger: str, full: bool, task_id: str | None = None
-) -> int:
-    with create_session(runtime.settings.database_url) as session:
-        run = start_run(session, account_id, trigger, full)
-        run.task_id = task_id
-        return run.id
 
 
 def listing_wait_s(runtime: Runtime) -> float:
@@ -73,10 +53,9 @@ def sync_account(
     *,
     full: bool = False,
     filters: Filters | None = None,
-    fan_out: FanOut | None = None,
     max_wait: float | None = None,
 ) -> SyncSummary:
-    """Refresh the list, claim what is missing, hand it to `fan_out`."""
+    """Refresh the list and claim what is missing for the run."""
     settings = runtime.settings
     with create_session(settings.database_url) as session:
         account = session.get(Account, account_id)
@@ -113,13 +92,6 @@ def sync_account(
             deleted=listing.deleted,
             queued=len(claimed),
         )
-    if claimed and fan_out is not None:
-        try:
-            fan_out(claimed, run_id)
-        except BaseException:
-            with create_session(settings.database_url) as session:
-                release(session, claimed)
-            raise
     return SyncSummary(run_id, listing.requests, listing.found, listing.new, listing.deleted, claimed)
 
 

@@ -48,7 +48,7 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def summary_fields(item: dict[str, Any]) -> dict[str, Any] | None:
+def entry_columns(item: dict[str, Any]) -> dict[str, Any] | None:
     """The columns we keep from one list entry, cleaned (`shared.garmin_values`);
     None when it has no usable id or time (the entry is logged and skipped)."""
     if not isinstance(item, dict):
@@ -96,7 +96,7 @@ def _note_unknown(item: dict[str, Any], fields: dict[str, Any]) -> None:
 
 def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tuple[int, set[int], int]:
     """Insert new activities, refresh known ones; return (new count, ids seen, entries skipped)."""
-    usable = [(item, fields) for item in page if (fields := summary_fields(item)) is not None]
+    usable = [(item, fields) for item in page if (fields := entry_columns(item)) is not None]
     rows = {fields["id"]: fields for _, fields in usable}
     with create_session(db_url) as session:
         known = {

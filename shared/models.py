@@ -148,6 +148,7 @@ class SyncRun(Base):
     no_file: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text)
     task_id: Mapped[str | None] = mapped_column(String(64))
+    error_kind: Mapped[str | None] = mapped_column(String(16))  # shared.outcomes.Kind of an error
 
 
 class TaskRun(Base):

@@ -10,26 +10,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from shared.errors import UsageError
 from shared.models import Activity, DownloadState
+
+CHUNK = 500  # ids per statement: far below every driver's limit on bound parameters
+
+
+def date_range(column: Any, since: date | None, until: date | None) -> list[ColumnElement[bool]]:
+    """`column` (a UTC timestamp) from the start of `since` to the end of `until`, both inclusive."""
+    clauses: list[ColumnElement[bool]] = []
+    if since:
+        clauses.append(column >= datetime.combine(since, time.min, UTC))
+    if until:
+        clauses.append(column < datetime.combine(until + timedelta(days=1), time.min, UTC))
+    return clauses
 
 
 @dataclass(frozen=True)
 class Filters:
+    """`--since/--until/--type`, the dashboard's filters and a sync's filters alike."""
+
     since: date | None = None
     until: date | None = None
     activity_type: str | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
-        clauses: list[ColumnElement[bool]] = []
-        if self.since:
-            clauses.append(Activity.start_time >= datetime.combine(self.since, time.min, UTC))
-        if self.until:
-            end = datetime.combine(self.until + timedelta(days=1), time.min, UTC)
-            clauses.append(Activity.start_time < end)
+        clauses = date_range(Activity.start_time, self.since, self.until)
         if self.activity_type:
             clauses.append(Activity.activity_type == self.activity_type)
         return clauses
@@ -71,8 +82,8 @@ def claim_missing(
         query = query.limit(limit)
     candidates = list(session.scalars(query))
     claimed: list[int] = []
-    for start in range(0, len(candidates), 500):
-        chunk = candidates[start : start + 500]
+    for start in range(0, len(candidates), CHUNK):
+        chunk = candidates[start : start + CHUNK]
         result = session.execute(
             update(Activity)
             .where(Activity.id.in_(chunk))
@@ -87,10 +98,10 @@ def claim_missing(
 
 def release(session: Session, activity_ids: list[int]) -> None:
     """Give unstarted claims back (an interrupted embedded run, a failed enqueue)."""
-    for start in range(0, len(activity_ids), 500):
+    for start in range(0, len(activity_ids), CHUNK):
         session.execute(
             update(Activity)
-            .where(Activity.id.in_(activity_ids[start : start + 500]))
+            .where(Activity.id.in_(activity_ids[start : start + CHUNK]))
             .where(Activity.state.in_([DownloadState.QUEUED, DownloadState.DOWNLOADING]))
             .values(
                 state=DownloadState.MISSING, queued_at=None, run_id=None, dispatched_at=None, not_before=None
@@ -100,29 +111,33 @@ def release(session: Session, activity_ids: list[int]) -> None:
 
 def claim_ids(session: Session, account_id: int, activity_ids: list[int]) -> list[int]:
     """Claim specific activities (retry, re-download): any state but in-flight."""
-    known = set(
-        session.scalars(
-            select(Activity.id).where(Activity.account_id == account_id, Activity.id.in_(activity_ids))
+    known: set[int] = set()
+    for start in range(0, len(activity_ids), CHUNK):
+        chunk = activity_ids[start : start + CHUNK]
+        known.update(
+            session.scalars(
+                select(Activity.id).where(Activity.account_id == account_id, Activity.id.in_(chunk))
+            )
         )
-    )
     unknown = [str(i) for i in activity_ids if i not in known]
     if unknown:
-        from shared.errors import UsageError
-
         raise UsageError(f"unknown activity id(s): {', '.join(unknown)}")
     now = datetime.now(UTC)
-    result = session.execute(
-        update(Activity)
-        .where(Activity.id.in_(activity_ids))
-        .where(Activity.state.not_in([DownloadState.QUEUED, DownloadState.DOWNLOADING]))
-        .values(
-            state=DownloadState.QUEUED,
-            queued_at=now,
-            attempts=0,
-            run_id=None,
-            dispatched_at=None,
-            not_before=None,
+    claimed: list[int] = []
+    for start in range(0, len(activity_ids), CHUNK):
+        result = session.execute(
+            update(Activity)
+            .where(Activity.id.in_(activity_ids[start : start + CHUNK]))
+            .where(Activity.state.not_in([DownloadState.QUEUED, DownloadState.DOWNLOADING]))
+            .values(
+                state=DownloadState.QUEUED,
+                queued_at=now,
+                attempts=0,
+                run_id=None,
+                dispatched_at=None,
+                not_before=None,
+            )
+            .returning(Activity.id)
         )
-        .returning(Activity.id)
-    )
-    return list(result.scalars())
+        claimed.extend(result.scalars())
+    return claimed

@@ -16,13 +16,14 @@ import random
 import time
 from collections.abc import Callable
 
+from shared.config import default
 from shared.coordination import LOST, Coordinator, Window
 from shared.errors import RateLimited
 from shared.ratelimit_spec import RateSpec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MARGIN_MS = 100
+DEFAULT_MARGIN_MS: int = default("rate_margin_ms")
 GLOBAL_KEY = "global"
 
 
@@ -39,7 +40,7 @@ class RateLimiter:
         *,
         global_rate: RateSpec | None = None,
         margin_ms: int = DEFAULT_MARGIN_MS,
-        cooldown_base_s: float = 60.0,
+        cooldown_base_s: float = default("cooldown_base_s"),
         cooldown_max_s: float = 900.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

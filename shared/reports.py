@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from shared.planning import Filters
 from shared.ratelimit import account_key
 from shared.redact import mask_url
 from shared.runtime import Runtime
+from shared.states import MISSING_STATES
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -31,31 +33,37 @@ def iso(moment: datetime | None) -> str | None:
     return utc.isoformat(timespec="seconds") if utc else None
 
 
-def activity_dict(activity: Activity) -> dict[str, Any]:
-    """Everything the CLI's `list --json` and the dashboard's detail show of an activity."""
-    return {
-        "id": activity.id,
-        "account_id": activity.account_id,
-        "name": activity.name,
-        "type": activity.activity_type,
-        "start_time": iso(activity.start_time),
-        "start_time_local": activity.start_time_local.isoformat() if activity.start_time_local else None,
-        # A value stored before `shared.garmin_values` checked them may be Infinity: not JSON.
-        "duration_s": finite(activity.duration_s),
-        "distance_m": finite(activity.distance_m),
-        "manual": activity.manual,
-        "deleted_upstream": activity.deleted_upstream,
-        "state": activity.state,
-        "attempts": activity.attempts,
-        "last_error": activity.last_error,
-        "file_format": activity.file_format,
-        "file_path": activity.file_path,
-        "file_size": activity.file_size,
-        "sha256": activity.sha256,
-        "queued_at": iso(activity.queued_at),
-        "downloaded_at": iso(activity.downloaded_at),
-        "updated_at": iso(activity.updated_at),
-    }
+# Every field of an activity that is shown, and how: `list --json`, the dashboard's
+# list (a subset of keys, read from a narrower SELECT) and its detail page.
+_ACTIVITY_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "id": lambda a: a.id,
+    "account_id": lambda a: a.account_id,
+    "name": lambda a: a.name,
+    "type": lambda a: a.activity_type,
+    "start_time": lambda a: iso(a.start_time),
+    "start_time_local": lambda a: a.start_time_local.isoformat() if a.start_time_local else None,
+    # A value stored before `shared.garmin_values` checked them may be Infinity: not JSON.
+    "duration_s": lambda a: finite(a.duration_s),
+    "distance_m": lambda a: finite(a.distance_m),
+    "manual": lambda a: a.manual,
+    "deleted_upstream": lambda a: a.deleted_upstream,
+    "state": lambda a: a.state,
+    "attempts": lambda a: a.attempts,
+    "last_error": lambda a: a.last_error,
+    "file_format": lambda a: a.file_format,
+    "file_path": lambda a: a.file_path,
+    "file_size": lambda a: a.file_size,
+    "sha256": lambda a: a.sha256,
+    "queued_at": lambda a: iso(a.queued_at),
+    "downloaded_at": lambda a: iso(a.downloaded_at),
+    "updated_at": lambda a: iso(a.updated_at),
+}
+ACTIVITY_KEYS = tuple(_ACTIVITY_FIELDS)
+
+
+def activity_dict(activity: Any, keys: Iterable[str] = ACTIVITY_KEYS) -> dict[str, Any]:
+    """An activity (or a row with the attributes `keys` need) as the CLI and the dashboard show it."""
+    return {key: _ACTIVITY_FIELDS[key](activity) for key in keys}
 
 
 def account_dict(account: Account) -> dict[str, Any]:
@@ -78,14 +86,10 @@ def account_dict(account: Account) -> dict[str, Any]:
 def activity_rows(
     db_url: str, account_id: int, which: str, filters: Filters, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    """`which`: all, missing (not archived, file expected), downloaded."""
+    """`which`: all, missing (`shared.states`: not archived and on its way), downloaded."""
     query = select(Activity).where(Activity.account_id == account_id, *filters.clauses())
     if which == "missing":
-        query = query.where(
-            Activity.state.in_(
-                [DownloadState.MISSING, DownloadState.QUEUED, DownloadState.DOWNLOADING, DownloadState.FAILED]
-            )
-        )
+        query = query.where(Activity.state.in_(MISSING_STATES))
     elif which == "downloaded":
         query = query.where(Activity.state == DownloadState.DOWNLOADED)
     query = query.order_by(Activity.start_time.desc())
@@ -119,6 +123,7 @@ def run_dict(run: SyncRun) -> dict[str, Any]:
         "no_file": run.no_file,
         "message": run.message,
         "task_id": run.task_id,
+        "error_kind": run.error_kind,
     }
 
 
@@ -131,11 +136,6 @@ def state_counts(session: Session, account_id: int) -> dict[str, int]:
     for state, count in session.execute(query).tuples():
         counts[state] = int(count)
     return counts
-
-
-def safe_database_url(url: str) -> str:
-    """The URL without its password (user:password or `?password=`), for display."""
-    return mask_url(url)
 
 
 def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
@@ -163,7 +163,7 @@ def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
         "backlog": backlog,
         "cooldown_s": cooldown,
         "data_dir": str(settings.data_dir),
-        "database": safe_database_url(settings.database_url),
+        "database": mask_url(settings.database_url),
         "mode": "embedded" if settings.embedded else "redis",
         "rate_limit": str(settings.rate),
     }

@@ -1,7 +1,8 @@
 """Bookkeeping of sync runs: what each found, queued, downloaded and failed.
 
 Downloads report their outcome with an atomic counter update; the run that
-sees the last outcome closes the run, whichever worker that is.
+sees the last outcome closes the run, whichever worker that is. A run that
+fails keeps the kind of its failure (`shared.outcomes.Kind`).
 """
 
 from __future__ import annotations
@@ -9,19 +10,31 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Exists, exists, select, update
+from sqlalchemy import Exists, delete, exists, select, update
 from sqlalchemy.orm import Session
 
+from shared.db import create_session
 from shared.models import Activity, DownloadState, SyncRun
+from shared.outcomes import Kind, describe, kind_of
 
 OUTCOME_COLUMNS = {"downloaded": "downloaded", "failed": "failed", "no_file": "no_file"}
 
 
-def start_run(session: Session, account_id: int, trigger: str, full: bool) -> SyncRun:
-    run = SyncRun(account_id=account_id, trigger=trigger, full=full, status="running")
-    session.add(run)
-    session.flush()
-    return run
+def open_run(database_url: str, account_id: int, trigger: str, full: bool, task_id: str | None = None) -> int:
+    """Create a running sync run up front, so whoever started it can follow it; its id."""
+    with create_session(database_url) as session:
+        run = SyncRun(account_id=account_id, trigger=trigger, full=full, status="running", task_id=task_id)
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def store_task_id(database_url: str, run_id: int, task_id: str) -> None:
+    """The Celery task that carries the run (the Tasks page links the two)."""
+    with create_session(database_url) as session:
+        run = session.get(SyncRun, run_id)
+        if run is not None and not run.task_id:
+            run.task_id = task_id
 
 
 def record_listing(
@@ -110,6 +123,7 @@ def close_lost_runs(session: Session, older_than_s: float) -> int:
             run,
             "error",
             "the sync never finished its listing (its task was lost); the next sync continues",
+            Kind.LOST,
         )
     return len(runs)
 
@@ -119,12 +133,16 @@ def fail_account_runs(session: Session, account_id: int, message: str) -> None:
     for run in session.scalars(
         select(SyncRun).where(SyncRun.account_id == account_id, SyncRun.status == "running")
     ):
-        finish(session, run, "error", message)
+        finish(session, run, "error", message, Kind.AUTH)
 
 
-def finish(session: Session, run: SyncRun, status: str, message: str | None = None) -> None:
+def finish(
+    session: Session, run: SyncRun, status: str, message: str | None = None, kind: Kind | None = None
+) -> None:
     run.status = status
     run.finished_at = datetime.now(UTC)
+    if kind is not None:
+        run.error_kind = kind.value
     if message:
         run.message = message[:2000]
     elif run.message is None:
@@ -134,7 +152,19 @@ def finish(session: Session, run: SyncRun, status: str, message: str | None = No
         )
 
 
-def fail_run(session: Session, run_id: int, message: str) -> None:
-    run = session.get(SyncRun, run_id)
-    if run is not None and run.status == "running":
-        finish(session, run, "error", message)
+def fail_run(database_url: str, run_id: int, error: BaseException) -> None:
+    """End a run that is still running as `error`, with the kind and one line of `error`."""
+    with create_session(database_url) as session:
+        run = session.get(SyncRun, run_id)
+        if run is not None and run.status == "running":
+            finish(session, run, "error", describe(error), kind_of(error))
+
+
+def delete_runs_before(session: Session, account_id: int, before: datetime) -> int:
+    """Clear old history; a run still going is never removed."""
+    result = session.execute(
+        delete(SyncRun).where(
+            SyncRun.account_id == account_id, SyncRun.started_at < before, SyncRun.status != "running"
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -109,6 +109,16 @@ class ScheduleView:
     next_runs: list[datetime]
     error: str | None = None
 
+    @classmethod
+    def of(cls, schedule: Schedule | None, account_id: int) -> ScheduleView:
+        """What the schedule means; a stored cron that cannot run shows why instead of failing."""
+        cron = schedule.cron if schedule else DEFAULT_CRON
+        enabled = bool(schedule and schedule.enabled)
+        problem = cron_problem(cron)
+        if problem is not None:
+            return cls(account_id, cron, enabled, "never runs (set a new cron)", [], problem)
+        return cls(account_id, cron, enabled, describe(cron), next_runs(cron) if enabled else [])
+
     def as_dict(self) -> dict[str, object]:
         return {
             "account_id": self.account_id,
@@ -124,36 +134,28 @@ def get_schedule(session: Session, account_id: int) -> Schedule | None:
     return session.scalars(select(Schedule).where(Schedule.account_id == account_id)).first()
 
 
-def view(schedule: Schedule | None, account_id: int) -> ScheduleView:
-    """What the schedule means; a stored cron that cannot run shows why instead of failing."""
-    cron = schedule.cron if schedule else DEFAULT_CRON
-    enabled = bool(schedule and schedule.enabled)
-    problem = cron_problem(cron)
-    if problem is not None:
-        return ScheduleView(account_id, cron, enabled, "never runs (set a new cron)", [], problem)
-    return ScheduleView(account_id, cron, enabled, describe(cron), next_runs(cron) if enabled else [])
-
-
 def set_cron(session: Session, account_id: int, expression: str) -> Schedule:
+    """A first schedule starts enabled; an existing one keeps whether it is on or off."""
     cron = validate_cron(expression)
-    schedule = get_schedule(session, account_id)
-    if schedule is None:
-        schedule = Schedule(account_id=account_id, cron=cron, enabled=True)
-        session.add(schedule)
-    else:
-        schedule.cron = cron
+    schedule = _schedule_or_new(session, account_id, cron=cron, enabled=True)
+    schedule.cron = cron
     session.flush()
     return schedule
 
 
 def set_enabled(session: Session, account_id: int, enabled: bool) -> Schedule:
+    """A first schedule gets the default cron (every 6 hours)."""
+    schedule = _schedule_or_new(session, account_id, cron=DEFAULT_CRON, enabled=enabled)
+    schedule.enabled = enabled
+    session.flush()
+    return schedule
+
+
+def _schedule_or_new(session: Session, account_id: int, *, cron: str, enabled: bool) -> Schedule:
     schedule = get_schedule(session, account_id)
     if schedule is None:
-        schedule = Schedule(account_id=account_id, cron=DEFAULT_CRON, enabled=enabled)
+        schedule = Schedule(account_id=account_id, cron=cron, enabled=enabled)
         session.add(schedule)
-    else:
-        schedule.enabled = enabled
-    session.flush()
     return schedule
 
 

@@ -64,6 +64,20 @@ def test_unwritable_archive_dir_keeps_the_store(cli: Cli) -> None:
     assert cli("download", "--missing").exit_code == 0
 
 
+def test_download_by_id_with_redis_down_claims_nothing(cli: Cli) -> None:
+    """Redis mode, Redis unreachable: one line, exit 5, and the claim is given back."""
+    assert cli("list", "--all").exit_code == 0
+    first = strict_json(cli("list", "--offline", "--json").stdout)[0]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    result = cli.subprocess("download", str(first["id"]), REDIS_URL=closed)
+    assert result.returncode == 5, result.stderr
+    assert "cannot reach Redis" in result.stderr and "Traceback" not in result.stderr
+    after = {row["id"]: row["state"] for row in strict_json(cli("list", "--offline", "--json").stdout)}
+    assert after[first["id"]] == first["state"] == "missing"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -106,6 +120,23 @@ def test_schedule_commands_and_a_wrong_cron(cli: Cli) -> None:
     shown = json.loads(cli("schedule", "show", "--json").stdout)
     assert shown["cron"] == "30 3 * * 1"
     assert shown["enabled"] is False and shown["next_runs"] == []  # a new cron leaves a disabled schedule off
+
+
+def test_schedule_set_enables_only_a_new_schedule(cli: Cli) -> None:
+    """A first `schedule set` starts the schedule enabled; on an existing one it changes the
+    cron and leaves it on or off as it was."""
+
+    def shown() -> dict[str, object]:
+        return dict(json.loads(cli("schedule", "show", "--json").stdout))
+
+    assert cli("schedule", "set", "daily").exit_code == 0
+    assert shown()["enabled"] is True
+    assert cli("schedule", "disable").exit_code == 0
+    assert cli("schedule", "set", "hourly").exit_code == 0
+    after = shown()
+    assert (after["cron"], after["enabled"], after["next_runs"]) == ("0 * * * *", False, [])
+    assert cli("schedule", "enable").exit_code == 0
+    assert shown()["enabled"] is True and shown()["cron"] == "0 * * * *"
 
 
 @pytest.mark.parametrize(

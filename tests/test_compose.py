@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.cli.processes import _main as processes_main
+from services.launcher.container import main as processes_main
 from tests.conftest import fixture_file
 
 REPO = Path(__file__).resolve().parents[1]

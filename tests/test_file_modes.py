@@ -74,3 +74,15 @@ def test_a_stricter_umask_of_the_user_stays(cli: Cli) -> None:
 def test_a_umask_that_locks_out_the_owner_is_refused(cli: Cli, value: str) -> None:
     result = run(cli, "status", GARMINSYNC_UMASK=value)
     assert result.returncode == 5 and "GARMINSYNC_UMASK" in result.stderr
+
+
+def test_the_container_migration_creates_a_private_database(cli: Cli) -> None:
+    """In compose, `migrate` is the first process to create garmin.db: the umask applies there too."""
+    import sys
+
+    argv = ["sh", "-c", f'umask 022 && exec "{sys.executable}" -m services.launcher migrate']
+    result = subprocess.run(
+        argv, env={**clean_environ(), **cli.env}, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert mode(cli.data_dir) == 0o700 and mode(cli.data_dir / "garmin.db") == 0o600

@@ -20,7 +20,7 @@ from services.web.app import create_app
 from shared.config import normalize_database_url
 from shared.db import create_session
 from shared.garmin_values import MAX_ACTIVITY_ID, activity_id, clean_json, clean_text, finite
-from shared.listing import summary_fields
+from shared.listing import entry_columns
 from shared.models import Activity, SyncRun
 from tests.conftest import Cli, sim_env, strict_json
 from tests.web_factories import BASE_ID, FakeBroker, seed_store, web_settings
@@ -43,11 +43,11 @@ def test_one_odd_entry_does_not_stop_the_page() -> None:
     good = {"activityId": 21_000_000_001, "startTimeGMT": "2026-01-08 08:10:21", "activityName": "Run"}
     huge = {**good, "activityId": 2**64}
     endless = {**good, "activityId": 21_000_000_002, "duration": math.inf, "distance": math.inf}
-    assert summary_fields(huge) is None
-    fields = summary_fields(endless)
+    assert entry_columns(huge) is None
+    fields = entry_columns(endless)
     assert fields is not None and fields["duration_s"] is None and fields["distance_m"] is None
     assert strict_json(fields["summary_json"])["duration"] is None
-    assert summary_fields({**good, "startTimeGMT": None, "beginTimestamp": math.inf}) is None
+    assert entry_columns({**good, "startTimeGMT": None, "beginTimestamp": math.inf}) is None
 
 
 def synced(db_url: str, tmp_path: Path) -> tuple[Cli, SimulatorServer, Any]:

@@ -137,3 +137,22 @@ def test_token_import(tmp_path: Path) -> None:
         bad = cli("login", "--tokens", '{"nothing": 1}')
         assert bad.exit_code == 3
         assert "di_token" in bad.stderr
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo"])
+def test_the_login_pause_holds_and_ends_in_any_time_zone(tmp_path: Path, zone: str) -> None:
+    """The store keeps the pause's end in UTC; a local clock behind UTC must not stretch the
+    pause and one ahead must not skip it (a real process, so TZ applies to its clock)."""
+    with SimulatorServer(activities=3, seed=2) as sim:
+        cli = login_cli(sim, tmp_path, GARMIN_EMAIL=sim.state.account.email, GARMIN_PASSWORD="nope", TZ=zone)
+        refused = cli.subprocess("login")
+        assert refused.returncode == 3, refused.stderr
+        failures = sim.state.stats()["login_failures"]
+        held = cli.subprocess("login")
+        assert held.returncode == 6 and "paused" in held.stderr, held.stderr
+        assert sim.state.stats()["login_failures"] == failures  # no request was sent
+        # Without a pause (GARMINSYNC_LOGIN_BACKOFF=0), the next attempt goes to Garmin at once.
+        for _ in range(2):
+            again = cli.subprocess("--account", "second", "login", GARMINSYNC_LOGIN_BACKOFF="0")
+            assert again.returncode == 3, again.stderr
+        assert sim.state.stats()["login_failures"] == failures + 2

@@ -25,9 +25,11 @@ from types import ModuleType
 import pytest
 import requests
 
-from services.cli import processes
-from services.cli.processes import Supervisor, beat_argv, mask_url, worker_argv
+from services.launcher import commands, container, health
+from services.launcher.argv import beat_argv, worker_argv
+from services.launcher.supervisor import Supervisor
 from services.simulator.server import SimulatorServer
+from shared.redact import mask_url
 from tests.conftest import GARMINSYNC, REPO, clean_environ, sim_env
 from tests.servers import RedisServer, free_port, redis_binary
 from tests.stack import wait_until
@@ -60,9 +62,9 @@ def _load_up() -> ModuleType:
 
 
 COMMANDS: dict[str, Callable[[], int]] = {
-    "worker": processes.worker,
-    "beat": processes.beat,
-    "daemon": processes.daemon,
+    "worker": commands.worker,
+    "beat": commands.beat,
+    "daemon": commands.daemon,
 }
 
 
@@ -101,7 +103,7 @@ def test_unreachable_redis_as_a_process_has_no_traceback(tmp_path: Path) -> None
         "GARMINSYNC_DATA_DIR": str(tmp_path / "data"),
         "REDIS_URL": f"redis://127.0.0.1:{_closed_port()}/0",
     }
-    code = "import sys; from services.cli.processes import worker; sys.exit(worker(concurrency=3))"
+    code = "import sys; from services.launcher.commands import worker; sys.exit(worker(concurrency=3))"
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
@@ -122,7 +124,7 @@ def test_a_data_dir_that_cannot_be_created_is_refused(
     try:
         monkeypatch.setenv("REDIS_URL", redis.url)
         monkeypatch.setenv("GARMINSYNC_DATA_DIR", str(tmp_path / "a-file" / "data"))
-        assert processes.worker() == 5
+        assert commands.worker() == 5
     finally:
         redis.cleanup()
     err = capsys.readouterr().err
@@ -146,8 +148,28 @@ def test_worker_usage_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
-    assert processes.worker(**kwargs) == 2  # type: ignore[arg-type]
+    assert commands.worker(**kwargs) == 2  # type: ignore[arg-type]
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(redis_binary() is None, reason="redis-server is not installed")
+def test_daemon_checks_the_dashboard_address_before_starting_anything(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("GARMINSYNC_DATA_DIR", str(tmp_path / "data"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert commands.daemon(port=port) == 5
+    assert commands.daemon(host="0.0.0.0", port=free_port()) == 2  # noqa: S104 - no password
+    captured = capsys.readouterr()
+    assert "started" not in captured.out, "no worker or beat was started"
+    lines = captured.err.splitlines()
+    assert lines[0] == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert lines[1].startswith("error: refusing to listen on 0.0.0.0 without a dashboard password")
+    assert len(lines) == 2
 
 
 # --- the options every deployment shares --------------------------------------------------
@@ -186,19 +208,19 @@ def test_mask_url_hides_passwords_only() -> None:
 
 
 def test_web_healthcheck_fails_when_nothing_listens() -> None:
-    assert processes.health("web", port=_closed_port()) == 1
+    assert health.health("web", port=_closed_port()) == 1
 
 
 def test_beat_and_worker_healthchecks_fail_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert processes.health("beat") == 1  # embedded: no Redis, nothing to check against
+    assert health.health("beat") == 1  # embedded: no Redis, nothing to check against
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
-    assert processes.health("beat") == 1
-    assert processes.health("worker") == 1
+    assert health.health("beat") == 1
+    assert health.health("worker") == 1
 
 
 def test_migrate_creates_the_schema(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GARMINSYNC_DATA_DIR", str(tmp_path / "data"))
-    assert processes._main(["migrate"]) == 0
+    assert container.main(["migrate"]) == 0
     assert (tmp_path / "data" / "garmin.db").is_file()
 
 
@@ -328,8 +350,8 @@ def test_up_starts_the_stack_prints_ready_and_stops_everything(tmp_path: Path) -
         with pytest.MonkeyPatch.context() as mp:
             for key, value in health_env.items():
                 mp.setenv(key, value)
-            assert processes.health("worker", node="worker2@%h") == 0
-            assert processes.health("beat") == 0
+            assert health.health("worker", node="worker2@%h") == 0
+            assert health.health("beat") == 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
         still_running = [name for name, pid in pids.items() if _alive(pid)]
@@ -380,10 +402,10 @@ def test_daemon_runs_worker_beat_and_web_and_stops_all_on_sigterm(
         children = _started(log)
         assert set(children) == {"worker", "beat", "web"}
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: processes.web_serving(base + "/healthz"), 60, what="the dashboard answering")
+        wait_until(lambda: health.web_serving(base + "/healthz"), 60, what="the dashboard answering")
         monkeypatch.setenv("REDIS_URL", redis_url)
-        wait_until(lambda: processes.health("worker") == 0, 60, what="the worker answering a ping")
-        wait_until(lambda: processes.health("beat") == 0, 60, what="beat holding its lock")
+        wait_until(lambda: health.health("worker") == 0, 60, what="the worker answering a ping")
+        wait_until(lambda: health.health("beat") == 0, 60, what="beat holding its lock")
         # It does the job: "Sync now" on its dashboard, the worker archives everything.
         browser = requests.Session()
         token = browser.get(base + "/api/csrf", timeout=10).json()["csrf_token"]
@@ -398,7 +420,7 @@ def test_daemon_runs_worker_beat_and_web_and_stops_all_on_sigterm(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(90) == 0, log.read_text()[-3000:]
         assert [name for name, pid in children.items() if _alive(pid, group=True)] == []
-        assert not processes.web_serving(base + "/healthz")
+        assert not health.web_serving(base + "/healthz")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -12,7 +13,6 @@ from flask.testing import FlaskClient
 from services.web.app import create_app
 from shared.accounts import AccountTokens
 from shared.db import create_session
-from shared.garmin import tokens_json
 from shared.models import Account
 from shared.runtime import Runtime
 from shared.tokens import Tokens
@@ -24,6 +24,11 @@ GARMIN_PASSWORD = "garmin-pa55word-xyz"
 SECRET_KEY = "fernet-passphrase-zzz"
 DI_TOKEN = "di-access-token-SECRET-abc"
 REFRESH = "di-refresh-token-SECRET-def"
+
+
+def tokens_json(di_token: str, refresh: str, client_id: str) -> str:
+    """Token JSON as garminconnect writes it."""
+    return json.dumps({"di_token": di_token, "di_refresh_token": refresh, "di_client_id": client_id})
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from services.web.app import create_app
-from shared.reports import safe_database_url
+from shared.redact import mask_url
 from tests.web_factories import BASE_ID, FakeBroker, seed_store, web_settings
 
 
@@ -154,7 +154,7 @@ def test_read_api(client: FlaskClient, seeded: tuple[Flask, FakeBroker, dict[str
     system = client.get("/api/system").get_json()
     app = seeded[0]
     assert system["database"]["rows"]["activities"] == 120
-    assert system["database"]["url"] == safe_database_url(app.extensions["garminsync"].settings.database_url)
+    assert system["database"]["url"] == mask_url(app.extensions["garminsync"].settings.database_url)
     assert system["database"]["size_bytes"] > 0 and system["data_dir"]["disk"]["free"] > 0
     assert system["rate_limit"]["limit"] == "30/minute"
     assert system["last_errors"]["activities"] and system["last_errors"]["tasks"]

@@ -1,7 +1,7 @@
 """The dashboard's queries and helpers: deep pages exact, charts, caches, formatting.
 
-The deep-page read (`_seek`) must give exactly the rows OFFSET gives, ties in
-start time included, on SQLite and on PostgreSQL.
+The deep-page read (`seek=True`) must give exactly the rows OFFSET gives, ties
+in start time included, on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from services.web import queries
 from services.web.cache import TTLCache
 from services.web.forms import ActivityFilters, Paging
-from services.web.queries import Page, list_activities, month_counts
+from services.web.queries.activities import activity_page, list_activities
+from services.web.queries.charts import month_counts
+from services.web.queries.paging import Page
+from services.web.queries.system import database_size
 from services.web.templating import ago, distance, duration, filesize, local, when
 from shared.config import normalize_database_url
 from shared.db import create_session, ensure_schema, session_factory
@@ -45,27 +47,18 @@ def seed_with_ties(url: str) -> int:
         return account.id
 
 
-def pages_agree(session: Session, account_id: int, filters: ActivityFilters, monkeypatch: Any) -> None:
-    monkeypatch.setattr(queries, "SEEK_ON_SQLITE", True)
+def pages_agree(session: Session, account_id: int, filters: ActivityFilters) -> None:
     per_page = 50
-    total = list_activities(session, account_id, filters, Paging(1, per_page)).total
+    total = activity_page(session, account_id, filters, Paging(1, per_page)).total
     pages = -(-total // per_page)
+
+    def ids(page: int, seek: bool) -> list[int]:
+        read = activity_page(session, account_id, filters, Paging(page, per_page), seek=seek)
+        return [row["id"] for row in read.items]
+
     for page in range(1, pages + 1):
-        monkeypatch.setattr(queries, "SEEK_MIN_OFFSET", 10**9)
-        plain = [
-            row["id"] for row in list_activities(session, account_id, filters, Paging(page, per_page)).items
-        ]
-        monkeypatch.setattr(queries, "SEEK_MIN_OFFSET", 0)
-        seek = [
-            row["id"] for row in list_activities(session, account_id, filters, Paging(page, per_page)).items
-        ]
-        assert seek == plain, (filters, page)
-    monkeypatch.setattr(queries, "SEEK_MIN_OFFSET", 0)
-    everything = [
-        row["id"]
-        for page in range(1, pages + 1)
-        for row in list_activities(session, account_id, filters, Paging(page, per_page)).items
-    ]
+        assert ids(page, seek=True) == ids(page, seek=False), (filters, page)
+    everything = [activity_id for page in range(1, pages + 1) for activity_id in ids(page, seek=True)]
     assert len(everything) == len(set(everything)) == total
 
 
@@ -83,12 +76,10 @@ def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int]:
         ActivityFilters(since=date(2025, 6, 1), until=date(2025, 12, 31)),
     ],
 )
-def test_deep_pages_match_offset_on_sqlite(
-    sqlite_store: tuple[str, int], filters: ActivityFilters, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_deep_pages_match_offset_on_sqlite(sqlite_store: tuple[str, int], filters: ActivityFilters) -> None:
     url, account_id = sqlite_store
     with session_factory(url)() as session:
-        pages_agree(session, account_id, filters, monkeypatch)
+        pages_agree(session, account_id, filters)
 
 
 def test_selective_states_use_the_same_order(sqlite_store: tuple[str, int]) -> None:
@@ -163,16 +154,18 @@ def web_pg_url() -> Iterator[str]:
 
 
 @pytest.mark.integration
-def test_deep_pages_and_dashboard_on_postgres(
-    web_pg_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_deep_pages_and_dashboard_on_postgres(web_pg_url: str, tmp_path: Any) -> None:
     account_id = seed_with_ties(web_pg_url)
     with session_factory(web_pg_url)() as session:
-        pages_agree(session, account_id, ActivityFilters(), monkeypatch)
-        pages_agree(session, account_id, ActivityFilters(order="asc", since=date(2025, 6, 1)), monkeypatch)
+        pages_agree(session, account_id, ActivityFilters())
+        pages_agree(session, account_id, ActivityFilters(order="asc", since=date(2025, 6, 1)))
+        deep = list_activities(session, account_id, ActivityFilters(), Paging(25, 50))  # offset 1200: seeks
+        assert [row["id"] for row in deep.items] == [
+            row["id"] for row in activity_page(session, account_id, ActivityFilters(), Paging(25, 50)).items
+        ]
         months = month_counts(session, account_id)
         assert len(months) == 24 and months[-1]["month"] == EPOCH.strftime("%Y-%m")
-        assert queries.database_size(session)
+        assert database_size(session)
 
     from services.web.app import create_app
     from tests.web_factories import FakeBroker, web_settings

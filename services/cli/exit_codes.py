@@ -1,54 +1,33 @@
-"""Exit codes (documented in the README) and the one place errors become them."""
+"""Exit codes (documented in the README) and the one place a command's errors become them.
+
+The code comes from the error's kind (`shared.outcomes`), never its message.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError
 
-from shared.errors import (
-    AuthRequired,
-    BrokerUnavailable,
-    ConfigError,
-    GarminSyncError,
-    RateLimited,
-    StorageError,
-    TransientError,
-    UsageError,
-)
+from shared.errors import GarminSyncError
 from shared.garmin_values import strip_controls
+from shared.outcomes import EXIT_CODES, Kind, kind_of
 
 OK = 0
-UNEXPECTED = 1
-USAGE = 2
-AUTH = 3
-PARTIAL = 4
-ENVIRONMENT = 5
-GARMIN_UNAVAILABLE = 6
+PARTIAL = 4  # some activities failed (the rest is archived), or verify found problems
+UNEXPECTED = EXIT_CODES[Kind.UNEXPECTED]
+ENVIRONMENT = EXIT_CODES[Kind.ENVIRONMENT]
+INTERRUPTED = EXIT_CODES[Kind.INTERRUPTED]
 
-_CODES: list[tuple[type[GarminSyncError], int]] = [
-    (UsageError, USAGE),
-    (AuthRequired, AUTH),
-    (ConfigError, ENVIRONMENT),
-    (StorageError, ENVIRONMENT),
-    (BrokerUnavailable, ENVIRONMENT),
-    (RateLimited, GARMIN_UNAVAILABLE),
-    (TransientError, GARMIN_UNAVAILABLE),
-]
-
-F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("garminsync.cli")
 
 
-def code_for(error: GarminSyncError) -> int:
-    for kind, code in _CODES:
-        if isinstance(error, kind):
-            return code
-    return UNEXPECTED
+def code_for(error: BaseException) -> int:
+    return EXIT_CODES[kind_of(error)]
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -63,16 +42,18 @@ def handled[F: Callable[..., Any]](func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except GarminSyncError as exc:
-            raise fail(str(exc), code_for(exc)) from None
-        except DatabaseError as exc:
-            if type(exc) is DatabaseError or isinstance(exc, OperationalError):  # down, locked, damaged
-                raise fail(f"the database failed: {exc.orig}", ENVIRONMENT) from None
-            raise fail(_unexpected(exc), UNEXPECTED) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted; nothing is lost, run the command again to continue", 130) from None
         except typer.Exit:
             raise
+        except GarminSyncError as exc:
+            raise fail(str(exc), code_for(exc)) from None
+        except KeyboardInterrupt:
+            raise fail(
+                "interrupted; nothing is lost, run the command again to continue", INTERRUPTED
+            ) from None
+        except DatabaseError as exc:
+            if kind_of(exc) == Kind.ENVIRONMENT:  # down, locked, damaged
+                raise fail(f"the database failed: {exc.orig}", ENVIRONMENT) from None
+            raise fail(_unexpected(exc), UNEXPECTED) from None
         except Exception as exc:
             raise fail(_unexpected(exc), UNEXPECTED) from None
 

@@ -1,24 +1,42 @@
-"""What the CLI prints: the two consoles, and stored text made inert for a terminal.
+"""What the CLI prints: the two consoles, stored text made inert, and every command's rendering.
 
 Names, messages and paths come from Garmin, the store or the user. Printed
 through Rich they would be read as markup (`[/tempo]` is an error, `[link=…]`
 a hidden hyperlink), and escape sequences or right-to-left overrides in them
 would reach the terminal. Every such value goes through `safe()`; JSON output
-is cleaned the same way (`shared.garmin_values`).
+is cleaned the same way (`shared.garmin_values`). Results go to stdout,
+progress and notes to stderr.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from types import TracebackType
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
 
+from shared.archive import Outcome
 from shared.garmin_values import clean_json, strip_controls
+from shared.inprocess import Progress
+from shared.models import SyncRun
+from shared.schedules import ScheduleView
+from shared.usecases.schedule import Mirror
+from shared.verify import Problem
 
 # Pipes and files get whole lines; a terminal gets its own width.
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
+
+STATES_SHOWN = ("downloaded", "missing", "queued", "downloading", "failed", "no_file")
+MIRROR_NOTES = {
+    Mirror.ACTIVE: "active in beat",
+    Mirror.NO_BEAT: "no REDIS_URL: schedules run only with Redis and `garminsync beat`",
+    Mirror.LATER: "Redis unreachable: beat will apply it when Redis is back",
+}
 
 
 def safe(value: object) -> str:
@@ -29,3 +47,144 @@ def safe(value: object) -> str:
 def print_json(data: Any) -> None:
     """JSON on stdout, its strings without control characters, non-finite numbers null."""
     out.print_json(data=clean_json(data))
+
+
+def bar(verbose: bool) -> RichProgress:
+    """A progress bar on stderr: shown on a terminal (or with --verbose), silent in a pipe."""
+    return RichProgress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal and not verbose,
+    )
+
+
+class DownloadBar(Progress):
+    """In-process work as the CLI shows it: a note while listing, a bar over the downloads,
+    one red line per failure. A context manager: the bar closes with the block."""
+
+    def __init__(self, verbose: bool) -> None:
+        self.verbose = verbose
+        self._bar: RichProgress | None = None
+        self._task: Any = None
+
+    def listing(self) -> None:
+        err.print("Refreshing the activity list from Garmin…")
+
+    def listed(self, downloads: int) -> None:
+        if downloads:
+            self._bar = bar(self.verbose)
+            self._bar.start()
+            self._task = self._bar.add_task("Downloading", total=downloads)
+
+    def settled(self, outcome: Outcome) -> None:
+        if self._bar is None:
+            return
+        if outcome.status == "failed":
+            self._bar.console.print(f"[red]failed[/red] {outcome.activity_id}: {safe(outcome.message)}")
+        self._bar.advance(self._task)
+
+    def __enter__(self) -> DownloadBar:
+        return self
+
+    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def activity_table(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in ("id", "start (UTC)", "type", "name", "state", "file"):
+        table.add_column(column)
+    for row in rows:
+        cells = (row["id"], row["start_time"][:16].replace("T", " "), row["type"], row["name"])
+        table.add_row(*(safe(cell or "") for cell in (*cells, row["state"], row["file_path"])))
+    out.print(table)
+    err.print(f"{len(rows)} activities")
+
+
+def sync_report(run: SyncRun | None, run_id: int, counts: Counter[str], data_dir: str, as_json: bool) -> None:
+    """What a sync found and what its downloads came to."""
+    data = {
+        "run_id": run_id,
+        "status": run.status if run else None,
+        "list_requests": run.list_requests if run else None,
+        "found": run.found if run else 0,
+        "new": run.new if run else 0,
+        "downloaded": counts["downloaded"],
+        "already": counts["already"],
+        "no_file": counts["no_file"],
+        "failed": counts["failed"],
+        "deferred": counts["deferred"],
+        "data_dir": data_dir,
+    }
+    if as_json:
+        print_json(data)
+        return
+    out.print(
+        f"Garmin's list: {data['found']} checked, {data['new']} new "
+        f"({data['list_requests']} request(s)). Downloaded {data['downloaded']}, "
+        f"no file {data['no_file']}, failed {data['failed']}, deferred {data['deferred']}. "
+        f"Files in {safe(data['data_dir'])}."
+    )
+
+
+def sync_queued(run_id: int, task_id: str | None, as_json: bool) -> None:
+    if as_json:
+        print_json({"run_id": run_id, "task_id": task_id, "status": "queued"})
+    else:
+        out.print(
+            f"Queued sync run #{run_id} (task {task_id}). Follow it with `garminsync status` or --wait."
+        )
+
+
+def download_counts(counts: Counter[str], as_json: bool) -> None:
+    if as_json:
+        print_json(dict(counts))
+    else:
+        out.print(", ".join(f"{key} {value}" for key, value in sorted(counts.items())) or "nothing to do")
+
+
+def status(report: dict[str, Any]) -> None:
+    counts, account = report["counts"], report["account"]
+    who = account["display_name"] or account["email"] or "not logged in"
+    out.print(
+        f"[bold]Account[/bold] {safe(account['name'])} ({safe(who)}) — tokens: {account['token_state']}"
+    )
+    listed = ", ".join(f"{state} {counts.get(state, 0)}" for state in STATES_SHOWN)
+    out.print(f"[bold]Activities[/bold] {report['total']}: {listed}")
+    last = report["last_run"]
+    if last:
+        out.print(
+            f"[bold]Last sync[/bold] #{last['id']} {last['status']} at {last['started_at']}: "
+            f"{safe(last['message'] or '')}"
+        )
+    if report["cooldown_s"]:
+        out.print(f"[yellow]Garmin cool-down: {report['cooldown_s']:.0f}s left[/yellow]")
+    out.print(
+        f"[bold]Data[/bold] {safe(report['data_dir'])}  [bold]Database[/bold] {safe(report['database'])}  "
+        f"[bold]Mode[/bold] {report['mode']}"
+    )
+
+
+def problems(checked: int, found: list[Problem], as_json: bool) -> None:
+    if as_json:
+        print_json({"checked": checked, "problems": [p.__dict__ for p in found]})
+        return
+    for problem in found:
+        out.print(f"[red]{problem.activity_id}[/red] {safe(problem.path)}: {safe(problem.reason)}")
+    out.print(f"Checked {checked} files: {len(found)} problem(s).")
+
+
+def schedule(view: ScheduleView, note: str) -> None:
+    state = "enabled" if view.enabled else "disabled"
+    out.print(f"Schedule: [bold]{safe(view.cron)}[/bold] — {safe(view.description)} — {state} ({safe(note)})")
+    if view.error:
+        out.print(f"[yellow]{safe(view.error)}[/yellow]")
+    for moment in view.next_runs if view.enabled else []:
+        out.print(f"  next: {moment.isoformat()}")

@@ -1,40 +1,38 @@
-"""Everything the dashboard does, as opposed to shows: enqueue, retry, revoke, change.
+"""Everything the dashboard does, as opposed to shows: each action is one use case
+(`shared.usecases`) and the line the page flashes or the API answers.
 
-Pages and the JSON API call the same functions. Work goes to Celery through
-the broker (Redis mode) or to the single background runner (embedded mode);
-writes use the project's short explicit sessions (`shared.db.create_session`).
-Failures leave as `WebError`s or the project's own errors, each with one clear
-line, and a failed hand-off gives its claims back so nothing is stuck.
+Pages and the JSON API call the same functions. Work goes where
+`WebState.delivery` says: the workers (Redis mode) or the single background
+runner (embedded mode). Failures leave as `WebError`s or the project's own
+errors, each with one clear line.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import jobs
+from sqlalchemy.orm import Session
+
 from shared.db import create_session
-from shared.errors import AuthRequired, BrokerUnavailable, GarminSyncError, RateLimited, StorageError
-from shared.models import Account, DownloadState, SyncRun
-from shared.planning import claim_ids, release
-from shared.runs import fail_run
-from shared.schedules import set_cron, set_enabled
-from shared.tokens import write_token_file
+from shared.errors import AuthRequired
+from shared.models import Account, DownloadState
+from shared.runs import delete_runs_before
+from shared.states import RETRYABLE_STATES
+from shared.usecases import login, schedule
+from shared.usecases.delivery import REDIS
+from shared.usecases.downloads import download
+from shared.usecases.sync import sync
 from shared.verify import check_one
 
 from .context import WebState
 from .errors import BadInput, Conflict
 from .forms import ActivityFilters
-from .pending import MAX_CODE_TRIES, PendingLogin
-from .queries import as_utc, delete_runs_before, filtered_ids, get_activity, get_task
-
-log = logging.getLogger(__name__)
+from .queries.activities import filtered_ids, get_activity
+from .queries.tasks import ACTIVE_TASK_STATES, get_task
 
 BULK_LIMIT = 10_000
-CLAIM_CHUNK = 500
-RETRYABLE = (DownloadState.MISSING, DownloadState.FAILED)
 
 
 @dataclass(frozen=True)
@@ -52,100 +50,50 @@ class Done:
         return out
 
 
-def _mode(state: WebState) -> str:
-    return "embedded" if state.embedded else "redis"
-
-
-def _require_broker(state: WebState) -> None:
-    if not state.embedded and not state.broker.redis_ping():
-        raise BrokerUnavailable(
-            "Redis is unreachable: nothing can be queued right now (read-only until it is back)"
-        )
-
-
 def sync_now(state: WebState, account: Account, full: bool = False) -> Done:
     """Open a run first so the page can follow it, then hand it on."""
-    if state.runner is not None:
-        state.runner.ensure_idle()
-    _require_broker(state)
-    account_id, run_id = jobs.open_run(state.runtime, account.name, "web", full)
-    state.cache.clear()
     try:
-        if state.runner is not None:
-            state.runner.start_sync(account_id, run_id, full)
-            return Done(
-                f"Sync run #{run_id} started in the web process (embedded mode).",
-                {"run_id": run_id, "task_id": None, "mode": "embedded"},
-            )
-        task_id = state.broker.enqueue_sync(account_id, run_id, full, None)
-    except (GarminSyncError, Conflict) as exc:
-        with create_session(state.settings.database_url) as session:
-            fail_run(session, run_id, str(exc))
-        raise
-    with create_session(state.settings.database_url) as session:
-        run = session.get(SyncRun, run_id)
-        if run is not None and not run.task_id:
-            run.task_id = task_id
-    return Done(f"Sync run #{run_id} queued.", {"run_id": run_id, "task_id": task_id, "mode": "redis"})
+        handed = sync(state.runtime, state.delivery, account.id, "web", full=full)
+    finally:
+        state.cache.clear()
+    data = {"run_id": handed.run_id, "task_id": handed.task_id, "mode": handed.mode}
+    if handed.mode == REDIS:
+        return Done(f"Sync run #{handed.run_id} queued.", data)
+    return Done(f"Sync run #{handed.run_id} started in the web process (embedded mode).", data)
 
 
-def _claim(state: WebState, account_id: int, ids: list[int]) -> list[int]:
-    claimed: list[int] = []
-    with create_session(state.settings.database_url) as session:
-        for start in range(0, len(ids), CLAIM_CHUNK):
-            claimed.extend(claim_ids(session, account_id, ids[start : start + CLAIM_CHUNK]))
-    return claimed
-
-
-def _hand_on(state: WebState, account_id: int, claimed: list[int]) -> None:
+def _download(state: WebState, account: Account, ids: list[int]) -> list[int]:
     try:
-        if state.runner is not None:
-            state.runner.start_downloads(account_id, claimed)
-        else:
-            state.broker.enqueue_downloads(claimed)
-    except (GarminSyncError, Conflict):
-        with create_session(state.settings.database_url) as session:
-            release(session, claimed)
-        raise
+        return download(state.runtime, state.delivery, account.id, ids).activity_ids
     finally:
         state.cache.clear()
 
 
 def retry_activity(state: WebState, account: Account, activity_id: int) -> Done:
     """Download (again) one activity, whatever its state, unless it is in flight."""
-    if state.runner is not None:
-        state.runner.ensure_idle()
-    _require_broker(state)
-    claimed = _claim(state, account.id, [activity_id])
+    claimed = _download(state, account, [activity_id])
     if not claimed:
         raise Conflict(f"activity {activity_id} is already queued or downloading")
-    _hand_on(state, account.id, claimed)
-    where = "in the web process" if state.runner is not None else "for the workers"
-    return Done(f"Activity {activity_id} queued {where}.", {"queued": claimed, "mode": _mode(state)})
+    where = "for the workers" if state.delivery.mode == REDIS else "in the web process"
+    return Done(f"Activity {activity_id} queued {where}.", {"queued": claimed, "mode": state.delivery.mode})
 
 
-def enqueue_filtered(state: WebState, account: Account, filters: ActivityFilters, session: Any) -> Done:
+def enqueue_filtered(state: WebState, account: Account, filters: ActivityFilters, session: Session) -> Done:
     """Queue every missing or failed activity of the filtered set (capped per click)."""
-    if state.runner is not None:
-        state.runner.ensure_idle()
-    _require_broker(state)
-    ids = filtered_ids(session, account.id, filters, RETRYABLE)
+    ids = filtered_ids(session, account.id, filters, RETRYABLE_STATES)
     capped = ids[:BULK_LIMIT]
-    claimed = _claim(state, account.id, capped) if capped else []
-    if claimed:
-        _hand_on(state, account.id, claimed)
+    claimed = _download(state, account, capped)
     more = len(ids) - len(capped)
     message = f"Queued {len(claimed)} download(s)."
     if more > 0:
         message += f" {more} more match: click again once these are done."
     if not ids:
         message = "Nothing to queue: no missing or failed activity matches the filters."
-    return Done(
-        message, {"queued": len(claimed), "matched": len(ids), "remaining": more, "mode": _mode(state)}
-    )
+    data = {"queued": len(claimed), "matched": len(ids), "remaining": more, "mode": state.delivery.mode}
+    return Done(message, data)
 
 
-def verify_activity(state: WebState, account: Account, activity_id: int, session: Any) -> Done:
+def verify_activity(state: WebState, account: Account, activity_id: int, session: Session) -> Done:
     """Re-check the archived file's size, sha256 and FIT CRC (read-only)."""
     activity = get_activity(session, account.id, activity_id)
     if activity.state != DownloadState.DOWNLOADED:
@@ -159,11 +107,11 @@ def verify_activity(state: WebState, account: Account, activity_id: int, session
     )
 
 
-def revoke_task(state: WebState, task_id: str, session: Any) -> Done:
+def revoke_task(state: WebState, task_id: str, session: Session) -> Done:
     task = get_task(session, task_id)
     if state.embedded:
         raise Conflict("embedded mode has no Celery tasks to revoke")
-    if task.state not in ("queued", "started", "retried"):
+    if task.state not in ACTIVE_TASK_STATES:
         raise Conflict(f"task {task_id} has already ended ({task.state}); nothing to revoke")
     state.broker.revoke(task_id)
     state.cache.clear()
@@ -181,113 +129,49 @@ def clear_runs(state: WebState, account: Account, older_than_days: int) -> Done:
     )
 
 
-# --- schedule ----------------------------------------------------------------------
-
-
-def _mirror(state: WebState) -> str | None:
-    """Tell beat (RedBeat) at once; the database stays the source of truth either way."""
-    if state.embedded:
-        return None
-    try:
-        state.broker.mirror_schedules()
-    except Exception as exc:  # Redis down, or a beat that is not there yet
-        log.warning("could not mirror schedules into RedBeat: %s", exc)
-        return "Saved in the database; Redis could not be updated now, beat restores it when it is back."
-    return None
-
-
 def set_schedule(state: WebState, account: Account, cron: str | None, enabled: bool | None) -> Done:
-    if cron is None and enabled is None:
-        raise BadInput("give a cron expression, enabled, or both")
-    with create_session(state.settings.database_url) as session:
-        if cron is not None:
-            set_cron(session, account.id, cron)
-        if enabled is not None:
-            set_enabled(session, account.id, enabled)
-    warning = _mirror(state)
+    queue = None if state.embedded else state.broker
+    changed = schedule.change(state.runtime, queue, account.id, cron=cron, enabled=enabled)
     state.cache.clear()
     parts = []
     if cron is not None:
         parts.append("cron saved")
     if enabled is not None:
         parts.append("schedule enabled" if enabled else "schedule disabled")
+    warning = None
+    if changed.mirror == schedule.Mirror.LATER:
+        warning = "Saved in the database; Redis could not be updated now, beat restores it when it is back."
     return Done(", ".join(parts).capitalize() + ".", {}, warning)
 
 
 # --- Garmin login ----------------------------------------------------------------------
 
 
-def _detached_account(state: WebState, account_id: int) -> Account:
-    with create_session(state.settings.database_url) as session:
-        account = session.get(Account, account_id)
-        if account is None:
-            raise BadInput(f"unknown account id {account_id}")
-        session.expunge(account)
-        return account
-
-
-def _check_not_blocked(state: WebState, account_id: int) -> None:
-    blocked = as_utc(state.runtime.tokens(account_id).login_blocked_until())
-    if blocked and blocked > datetime.now(UTC):
-        raise RateLimited(
-            f"logins for this account are paused after a failed attempt until "
-            f"{blocked:%H:%M:%S} UTC (GARMINSYNC_LOGIN_BACKOFF)"
-        )
-
-
 def begin_login(state: WebState, account_id: int, email: str, password: str) -> tuple[Done, str | None]:
     """Log in; returns the pending key when Garmin asks for an MFA code."""
-    _check_not_blocked(state, account_id)
-    account = _detached_account(state, account_id)
-    gateway = state.runtime.gateway(account)
-    try:
-        profile, mfa_state = gateway.begin_login(email, password)
-    except (AuthRequired, RateLimited):
-        state.runtime.tokens(account_id).block_logins(state.settings.login_backoff_s)
-        raise
-    if mfa_state is not None:
-        key = state.pending.put(PendingLogin(account_id, email, mfa_state))
+    result = login.begin(state.runtime, account_id, email, password)
+    if isinstance(result, login.PendingLogin):
+        key = state.pending.put(result)
         return Done("Garmin sent a security code: enter it below.", {"status": "needs_mfa"}), key
-    assert profile is not None
-    return _finish_login(state, account_id, email, profile), None
+    return _logged_in(result), None
 
 
 def submit_mfa(state: WebState, key: str | None, code: str) -> Done:
     pending = state.pending.get(key)
     if pending is None:
         raise BadInput("this login has expired (codes are kept 10 minutes): start again")
-    account = _detached_account(state, pending.account_id)
-    gateway = state.runtime.gateway(account)
     try:
-        profile = gateway.resume_login(pending.state, code)
+        result = login.submit_code(state.runtime, pending, code)
     except AuthRequired:
-        pending.tries += 1
-        if pending.tries >= MAX_CODE_TRIES:
+        if pending.exhausted:
             state.pending.drop(key)
-            state.runtime.tokens(pending.account_id).block_logins(state.settings.login_backoff_s)
-            raise AuthRequired(
-                "the MFA code was not accepted; too many tries, start the login again"
-            ) from None
-        state.pending.put(pending, key)
+        else:
+            state.pending.put(pending, key)
         raise
     state.pending.drop(key)
-    return _finish_login(state, pending.account_id, pending.email, profile)
+    return _logged_in(result)
 
 
-def _finish_login(state: WebState, account_id: int, email: str, profile: Any) -> Done:
-    warning = None
-    with create_session(state.settings.database_url) as session:
-        stored = session.get(Account, account_id)
-        assert stored is not None
-        stored.email = email
-        stored.display_name = profile.display_name or stored.display_name
-        stored.full_name = profile.full_name or stored.full_name
-        stored.login_blocked_until = None
-        is_default = stored.name == "default"
-    if is_default:
-        try:
-            write_token_file(state.settings.tokens_location, profile.tokens)
-        except StorageError as exc:
-            warning = f"Tokens are stored in the database; the token file could not be written: {exc}"
-    who = profile.full_name or profile.display_name or email
-    return Done(f"Logged in to Garmin as {who}.", {"status": "logged_in", "display_name": who}, warning)
+def _logged_in(result: login.LoggedIn) -> Done:
+    data = {"status": "logged_in", "display_name": result.who}
+    return Done(f"Logged in to Garmin as {result.who}.", data, result.warning)

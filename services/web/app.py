@@ -29,15 +29,16 @@ from shared.runtime import Runtime
 from shared.storage import restrict_umask
 from shared.tokens import load_or_create_secret
 
-from . import auth, health, inbound, panels, queries, templating
+from . import auth, health, inbound, panels, templating
 from .broker import Broker, CeleryBroker, NoBroker
 from .cache import TTLCache
-from .context import EXTENSION, WebState, flower_url, session_secret, web_state
+from .context import EXTENSION, WebState, session_secret, web_state
 from .errors import WebError, status_for
 from .expiring import expiring_keys
-from .extensions import csrf, db, store
+from .extensions import csrf, db, db_session
 from .logins import Logins
 from .pending import PendingLogins
+from .queries.accounts import list_accounts
 from .runner import EmbeddedRunner
 from .throttle import Throttle
 
@@ -115,7 +116,7 @@ def create_app(
         runner=EmbeddedRunner(runtime, on_change=cache.clear) if settings.embedded else None,
         pending=PendingLogins(runtime.cipher, settings.redis_url),
         password_hash=generate_password_hash(password) if password else None,
-        flower_url=flower_url(settings),
+        flower_url=settings.flower_url,
         logins=Logins(keys, SESSION_LIFETIME.total_seconds()),
         throttle=Throttle(keys),
         cache=cache,
@@ -257,7 +258,7 @@ def _layout_context() -> dict[str, Any]:
         from .views.common import current_account
 
         current = current_account().name
-        names = [account.name for account in queries.accounts(store())]
+        names = [account.name for account in list_accounts(db_session())]
     except Exception:  # an error page must render even when this fails
         log.debug("layout context incomplete", exc_info=True)
     return {

@@ -13,13 +13,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.worker.names import QUEUES
 from shared.config import Settings
 from shared.errors import BrokerUnavailable
 from shared.planning import Filters
+from shared.usecases.delivery import WorkQueue
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("sync", "downloads")
 INSPECT_TIMEOUT_S = 1.0
 
 
@@ -52,22 +53,13 @@ class BrokerHealth:
         }
 
 
-class Broker(Protocol):
-    """What the views need from the queue; tests pass a fake."""
-
-    def enqueue_sync(self, account_id: int, run_id: int, full: bool, filters: Filters | None) -> str: ...
-
-    def enqueue_downloads(self, activity_ids: list[int], run_id: int | None = None) -> None: ...
+class Broker(WorkQueue, Protocol):
+    """The workers' queue (`shared.usecases.delivery.WorkQueue`) plus what the Tasks and
+    System pages need: revoking a task, workers and queue lengths. Tests pass a fake."""
 
     def revoke(self, task_id: str) -> None: ...
 
     def health(self) -> BrokerHealth: ...
-
-    def redis_ping(self) -> bool: ...
-
-    def mirror_schedules(self) -> bool:
-        """Write the database's schedules into RedBeat now; False when there is no beat."""
-        ...
 
 
 class CeleryBroker:
@@ -109,12 +101,12 @@ class CeleryBroker:
         # This dashboard's broker, not the module-level app some other import configured first.
         return enqueue_sync(account_id, run_id, full, filters, app=self._app())
 
-    def enqueue_downloads(self, activity_ids: list[int], run_id: int | None = None) -> None:
-        self._require_redis()
+    def enqueue_downloads(self, activity_ids: list[int]) -> None:
+        """Gives the claims back if Redis is unreachable (`services.worker.dispatch`)."""
         self._app()
         from services.worker.dispatch import enqueue_downloads
 
-        enqueue_downloads(activity_ids, run_id)
+        enqueue_downloads(activity_ids)
 
     def revoke(self, task_id: str) -> None:
         self._require_redis()
@@ -163,7 +155,8 @@ class CeleryBroker:
 
 
 def _active_entry(task: dict[str, Any]) -> dict[str, Any]:
-    """Only ids and names: task arguments are ids already, but keep the shape small."""
+    """What the Tasks page shows of a running task: id, name, arguments (ids: tasks never
+    carry secrets) and start time; nothing else of Celery's request."""
     return {
         "id": task.get("id"),
         "name": task.get("name"),
@@ -179,7 +172,7 @@ class NoBroker:
     def enqueue_sync(self, account_id: int, run_id: int, full: bool, filters: Filters | None) -> str:
         raise BrokerUnavailable("no broker in embedded mode")
 
-    def enqueue_downloads(self, activity_ids: list[int], run_id: int | None = None) -> None:
+    def enqueue_downloads(self, activity_ids: list[int]) -> None:
         raise BrokerUnavailable("no broker in embedded mode")
 
     def revoke(self, task_id: str) -> None:

@@ -10,6 +10,7 @@ from flask import current_app
 
 from shared.config import Settings
 from shared.runtime import Runtime
+from shared.usecases.delivery import Delivery, ToWorkers
 
 from .broker import Broker, BrokerHealth
 from .cache import TTLCache
@@ -43,6 +44,13 @@ class WebState:
     def auth_required(self) -> bool:
         return self.password_hash is not None
 
+    @property
+    def delivery(self) -> Delivery:
+        """Where actions send work: the background runner (embedded mode) or the workers."""
+        if self.runner is not None:
+            return self.runner
+        return ToWorkers(self.runtime, self.broker)
+
 
 def web_state() -> WebState:
     state: WebState = current_app.extensions[EXTENSION]
@@ -52,11 +60,6 @@ def web_state() -> WebState:
 def session_secret(secret: str) -> str:
     """The Flask key, derived from the project's one secret (not the Fernet key itself)."""
     return hmac.new(secret.encode(), b"garminsync-web-session", hashlib.sha256).hexdigest()
-
-
-def flower_url(settings: Settings) -> str | None:
-    """GARMINSYNC_FLOWER_URL (validated by the settings), for the Tasks page's link."""
-    return settings.flower_url
 
 
 BROKER_HEALTH_TTL_S = 5.0

@@ -7,17 +7,8 @@ otherwise, so bad input is a 4xx with a reason and never a 500.
 
 from __future__ import annotations
 
-from shared.errors import (
-    AuthRequired,
-    BrokerUnavailable,
-    ConfigError,
-    GarminSyncError,
-    NotFound,
-    RateLimited,
-    StorageError,
-    TransientError,
-    UsageError,
-)
+from shared.errors import GarminSyncError
+from shared.outcomes import HTTP_STATUSES, kind_of
 
 
 class WebError(Exception):
@@ -44,28 +35,9 @@ class Conflict(WebError):
     status = 409
 
 
-class Unavailable(WebError):
-    status = 503
-
-
-_STATUS: list[tuple[type[GarminSyncError], int]] = [
-    (UsageError, 400),
-    (NotFound, 404),
-    # Garmin refused a login: bad input here; 401 is kept for the dashboard's own login.
-    (AuthRequired, 400),
-    (RateLimited, 429),
-    (BrokerUnavailable, 503),
-    (StorageError, 503),
-    (ConfigError, 503),
-    (TransientError, 502),
-]
-
-
 def status_for(error: GarminSyncError) -> int:
-    for kind, status in _STATUS:
-        if isinstance(error, kind):
-            return status
-    return 400
+    """The project's errors by kind (`shared.outcomes`), as the CLI's exit codes are."""
+    return HTTP_STATUSES[kind_of(error)]
 
 
 def status_of(error: Exception) -> int:

@@ -13,6 +13,6 @@ db = SQLAlchemy(metadata=Base.metadata, session_options={"expire_on_commit": Fal
 csrf = CSRFProtect()
 
 
-def store() -> Session:
-    """This request's session (Flask-SQLAlchemy's scoped session, resolved)."""
+def db_session() -> Session:
+    """This request's database session (Flask-SQLAlchemy's scoped session, resolved)."""
     return db.session()

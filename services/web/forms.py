@@ -12,15 +12,16 @@ from datetime import date
 from typing import Any
 
 from shared.models import DownloadState
+from shared.planning import Filters
+from shared.states import MISSING_STATES
 
 from .errors import BadInput
 
 PER_PAGE_CHOICES = (10, 25, 50, 100, 200)
 DEFAULT_PER_PAGE = 50
 MAX_PAGE = 1_000_000
-STATE_GROUPS: dict[str, tuple[str, ...]] = {
-    "pending": (DownloadState.MISSING, DownloadState.QUEUED, DownloadState.DOWNLOADING),
-}
+# `state=pending` is the dashboard's "Missing" counter: every state `shared.states` counts as missing.
+STATE_GROUPS: dict[str, tuple[str, ...]] = {"pending": MISSING_STATES}
 ACTIVITY_STATES = tuple(str(state) for state in DownloadState)
 ACTIVITY_SORTS = ("start", "name", "type", "state", "distance", "duration", "attempts")
 RUN_STATUSES = ("running", "success", "partial", "error")
@@ -29,10 +30,9 @@ TASK_STATES = ("queued", "started", "retried", "succeeded", "failed", "revoked",
 
 
 @dataclass(frozen=True)
-class ActivityFilters:
-    since: date | None = None
-    until: date | None = None
-    activity_type: str | None = None
+class ActivityFilters(Filters):
+    """The shared date and type filters (`shared.planning.Filters`), plus state, search and order."""
+
     state: str | None = None
     q: str | None = None
     sort: str = "start"

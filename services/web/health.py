@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from shared.models import Account, Activity, SyncRun, TaskRun
 
 from .context import WebState, broker_health, web_state
-from .extensions import db, store
-from .queries import ping
+from .extensions import db, db_session
+from .queries.system import ping
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
@@ -42,7 +42,7 @@ def readyz() -> tuple[Response, int]:
     checks: dict[str, str] = {}
     ok = True
     try:
-        ping(store())
+        ping(db_session())
         checks["database"] = "ok"
     except Exception as exc:
         log.warning("readiness: database unreachable: %s", exc)
@@ -81,7 +81,7 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("garminsync_store_up", "1 when the store answered this scrape")
         try:
-            yield from self._from_store(store())
+            yield from self._from_store(db_session())
             up.add_metric([], 1)
         except Exception as exc:
             log.warning("metrics: store unreachable: %s", exc)

@@ -11,24 +11,13 @@ With a password, GARMINSYNC_WEB_ALLOWED_HOSTS names the hosts it is served as
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+from shared.listen import is_loopback_host
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
-
-
-def is_loopback_host(host: str) -> bool:
-    """`localhost`, `*.localhost` (browsers never ask DNS for them), or a loopback address."""
-    name = host.strip().strip("[]").lower().rstrip(".")
-    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def host_name(netloc: str) -> str | None:

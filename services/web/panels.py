@@ -13,11 +13,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from shared.models import Account
-from shared.reports import account_dict, safe_database_url
-from shared.schedules import PRESETS
+from shared.redact import mask_url
+from shared.reports import account_dict
+from shared.schedules import PRESETS, ScheduleView, get_schedule
+from shared.states import counters
 
-from . import queries
 from .context import WebState, broker_health
+from .queries.activities import cached_state_counts, list_activity_types
+from .queries.charts import CHART_TTL_S, month_counts
+from .queries.runs import current_run, recent_runs
+from .queries.system import archive_bytes, database_size, disk_usage, last_errors, table_counts
 
 TYPES_TTL_S = 60.0
 REDIS_TTL_S = 5.0
@@ -35,28 +40,28 @@ def redis_ok(state: WebState) -> bool | None:
 
 
 def counts(state: WebState, session: Session, account_id: int) -> dict[str, int]:
-    return queries.cached_state_counts(session, account_id, state.cache)
+    return cached_state_counts(session, account_id, state.cache)
 
 
 def activity_types(state: WebState, session: Session, account_id: int) -> list[str]:
     return state.cache.get_or_set(
-        ("types", account_id), TYPES_TTL_S, lambda: queries.activity_types(session, account_id)
+        ("types", account_id), TYPES_TTL_S, lambda: list_activity_types(session, account_id)
     )
 
 
 def dashboard(state: WebState, session: Session, account: Account) -> dict[str, Any]:
     by_state = counts(state, session, account.id)
-    schedule = queries.schedule_dict(session, account.id)
+    schedule = _schedule(session, account.id)
     job = state.runner.status() if state.runner is not None else None
     return {
         "account": account_dict(account),
         "counts": by_state,
-        "counters": queries.counters(by_state),
-        "current_run": queries.current_run(session, account.id),
+        "counters": counters(by_state),
+        "current_run": current_run(session, account.id),
         "job": job,
         "schedule": schedule,
         "next_run": schedule["next_runs"][0] if schedule["next_runs"] else None,
-        "recent_runs": queries.recent_runs(session, account.id, 8),
+        "recent_runs": recent_runs(session, account.id, 8),
         "mode": mode(state),
         "redis_ok": redis_ok(state),
         "generated_at": datetime.now(UTC).isoformat(),
@@ -67,14 +72,16 @@ def chart(state: WebState, session: Session, account: Account) -> dict[str, Any]
     by_state = counts(state, session, account.id)
     # Recomputed when the counts move (a sync in progress), else kept a minute.
     key = ("months", account.id, tuple(sorted(by_state.items())))
-    months = state.cache.get_or_set(
-        key, queries.CHART_TTL_S, lambda: queries.month_counts(session, account.id)
-    )
+    months = state.cache.get_or_set(key, CHART_TTL_S, lambda: month_counts(session, account.id))
     return {"states": by_state, "months": months}
 
 
 def schedule(session: Session, account: Account) -> dict[str, Any]:
-    return {**queries.schedule_dict(session, account.id), "presets": PRESETS}
+    return {**_schedule(session, account.id), "presets": PRESETS}
+
+
+def _schedule(session: Session, account_id: int) -> dict[str, Any]:
+    return ScheduleView.of(get_schedule(session, account_id), account_id).as_dict()
 
 
 def workers(state: WebState) -> dict[str, Any]:
@@ -94,15 +101,15 @@ def system(state: WebState, session: Session, account: Account) -> dict[str, Any
         "python": platform.python_version(),
         "mode": mode(state),
         "database": {
-            "url": safe_database_url(settings.database_url),
+            "url": mask_url(settings.database_url),
             "dialect": session.get_bind().dialect.name,
-            "size_bytes": queries.database_size(session),
-            "rows": queries.table_counts(session),
+            "size_bytes": database_size(session),
+            "rows": table_counts(session),
         },
         "data_dir": {
             "path": str(settings.data_dir),
-            "archive_bytes": queries.archive_bytes(session, account.id),
-            "disk": queries.disk_usage(settings.data_dir),
+            "archive_bytes": archive_bytes(session, account.id),
+            "disk": disk_usage(settings.data_dir),
         },
         "redis": {"configured": not settings.embedded, "ok": health.redis_ok, "error": health.error},
         "workers": [worker.as_dict() for worker in health.workers],
@@ -113,7 +120,7 @@ def system(state: WebState, session: Session, account: Account) -> dict[str, Any
             "max_attempts": settings.max_attempts,
         },
         "job": state.runner.status() if state.runner is not None else None,
-        "last_errors": queries.last_errors(session, account.id),
+        "last_errors": last_errors(session, account.id),
         "auth": {"password_set": state.auth_required},
         "flower_url": state.flower_url,
     }

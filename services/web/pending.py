@@ -14,34 +14,25 @@ import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import BrokerUnavailable
 from shared.tokens import TokenCipher
+from shared.usecases.login import PendingLogin
 
 TTL_S = 600
-MAX_CODE_TRIES = 3
 _PREFIX = "garminsync:web:mfa:"
 SESSION_KEY = "mfa_pending"  # the session holds only this random key, never the state
 
 
-@dataclass
-class PendingLogin:
-    account_id: int
-    email: str
-    state: dict[str, Any]
-    tries: int = 0
+def _dumps(pending: PendingLogin) -> str:
+    data = {"account_id": pending.account_id, "email": pending.email, "state": pending.state}
+    return json.dumps({**data, "tries": pending.tries})
 
-    def dumps(self) -> str:
-        return json.dumps(
-            {"account_id": self.account_id, "email": self.email, "state": self.state, "tries": self.tries}
-        )
 
-    @classmethod
-    def loads(cls, text: str) -> PendingLogin:
-        data = json.loads(text)
-        return cls(int(data["account_id"]), str(data["email"]), dict(data["state"]), int(data["tries"]))
+def _loads(text: str) -> PendingLogin:
+    data = json.loads(text)
+    return PendingLogin(int(data["account_id"]), str(data["email"]), dict(data["state"]), int(data["tries"]))
 
 
 class PendingLogins:
@@ -58,7 +49,7 @@ class PendingLogins:
 
     def put(self, pending: PendingLogin, key: str | None = None) -> str:
         key = key or secrets.token_urlsafe(24)
-        blob = self._cipher.encrypt(pending.dumps())
+        blob = self._cipher.encrypt(_dumps(pending))
         if self._redis is not None:
             try:
                 self._redis.set(_PREFIX + key, blob, ex=self._ttl)
@@ -87,7 +78,7 @@ class PendingLogins:
         if blob is None:
             return None
         try:
-            return PendingLogin.loads(self._cipher.decrypt(blob))
+            return _loads(self._cipher.decrypt(blob))
         except Exception:
             return None
 

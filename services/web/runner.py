@@ -1,9 +1,9 @@
 """Embedded mode: the dashboard runs a job itself, in one background thread.
 
-Without Redis there is no worker to hand work to. The same job code the CLI
-uses in embedded mode (`shared.jobs.sync_account` without fan-out, then
-`download_inline`) runs in a thread of the web process, one job at a time so
-two clicks never race each other for Garmin's rate budget.
+Without Redis there is no worker to hand work to. The same in-process work
+the CLI does in embedded mode (`shared.inprocess`) runs in a thread of the
+web process, one job at a time so two clicks never race each other for
+Garmin's rate budget.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import jobs
 from shared.archive import Outcome
 from shared.db import create_session
 from shared.errors import GarminSyncError
-from shared.planning import Filters
-from shared.runs import fail_run
+from shared.inprocess import Progress, download_inline, sync_here
+from shared.outcomes import describe
+from shared.planning import Filters, release
 from shared.runtime import Runtime
+from shared.usecases.delivery import EMBEDDED, Handed
 
 from .errors import Conflict
 
@@ -58,7 +59,13 @@ class JobStatus:
 
 
 class EmbeddedRunner:
-    """At most one job at a time; the last one's status stays readable."""
+    """At most one job at a time; the last one's status stays readable.
+
+    The dashboard's delivery in embedded mode (`shared.usecases.delivery`):
+    the same in-process work as the CLI's, in a background thread.
+    """
+
+    mode = EMBEDDED
 
     def __init__(self, runtime: Runtime, on_change: Callable[[], None] = lambda: None) -> None:
         self.runtime = runtime
@@ -76,15 +83,8 @@ class EmbeddedRunner:
         with self._lock:
             return self._status.as_dict() if self._status else None
 
-    def start_sync(self, account_id: int, run_id: int, full: bool, filters: Filters | None = None) -> None:
-        status = JobStatus("sync", account_id, run_id, phase="listing")
-        self._start(status, lambda: self._sync(status, full, filters or Filters()))
-
-    def start_downloads(self, account_id: int, activity_ids: list[int]) -> None:
-        status = JobStatus("downloads", account_id, None, total=len(activity_ids), phase="downloading")
-        self._start(status, lambda: self._download(status, activity_ids, None))
-
-    def ensure_idle(self) -> None:
+    def check(self) -> None:
+        """Conflict while a job runs: nothing is claimed or opened for a second one."""
         if self.busy:
             current = self.status() or {}
             raise Conflict(
@@ -92,7 +92,24 @@ class EmbeddedRunner:
                 "(embedded mode runs one job at a time); try again when it has finished"
             )
 
-    def _start(self, status: JobStatus, work: Callable[[], None]) -> None:
+    def sync(self, account_id: int, run_id: int, full: bool, filters: Filters) -> Handed:
+        status = JobStatus("sync", account_id, run_id, phase="listing")
+        progress = _JobProgress(status, self._on_change)
+        self._start(status, lambda: sync_here(self.runtime, account_id, run_id, full, filters, progress))
+        return Handed(EMBEDDED, run_id)
+
+    def downloads(self, account_id: int, activity_ids: list[int]) -> Handed:
+        status = JobStatus("downloads", account_id, None, total=len(activity_ids), phase="downloading")
+        progress = _JobProgress(status, self._on_change)
+        try:
+            self._start(status, lambda: download_inline(self.runtime, activity_ids, progress.settled))
+        except Conflict:  # another job started in between: the claims go back
+            with create_session(self.runtime.settings.database_url) as session:
+                release(session, activity_ids)
+            raise
+        return Handed(EMBEDDED, activity_ids=activity_ids)
+
+    def _start(self, status: JobStatus, work: Callable[[], object]) -> None:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 raise Conflict(
@@ -111,44 +128,34 @@ class EmbeddedRunner:
         if thread is not None:
             thread.join(timeout)
 
-    def _guarded(self, status: JobStatus, work: Callable[[], None]) -> None:
+    def _guarded(self, status: JobStatus, work: Callable[[], object]) -> None:
+        """The job's end in its status; the run itself was closed by the job (`sync_here`)."""
         try:
             work()
             status.phase = "done"
-        except GarminSyncError as exc:
-            status.error = str(exc)
-            status.phase = "error"
-            if status.run_id is not None:
-                with create_session(self.runtime.settings.database_url) as session:
-                    fail_run(session, status.run_id, str(exc))
         except Exception as exc:  # a bug must not kill the thread silently
-            log.exception("embedded job failed")
-            status.error = f"unexpected {type(exc).__name__}: {exc}"
+            if not isinstance(exc, GarminSyncError):
+                log.exception("embedded job failed")
+            status.error = describe(exc)
             status.phase = "error"
-            if status.run_id is not None:
-                with create_session(self.runtime.settings.database_url) as session:
-                    fail_run(session, status.run_id, status.error)
         finally:
             status.finished_at = datetime.now(UTC)
             self._on_change()
 
-    def _sync(self, status: JobStatus, full: bool, filters: Filters) -> None:
-        assert status.run_id is not None
-        summary = jobs.sync_account(
-            self.runtime, status.account_id, status.run_id, full=full, filters=filters, fan_out=None
-        )
-        status.total = len(summary.queued)
-        status.phase = "downloading"
-        self._on_change()
-        self._download(status, summary.queued, status.run_id)
 
-    def _download(self, status: JobStatus, activity_ids: list[int], run_id: int | None) -> None:
-        from shared.inprocess import download_inline
+class _JobProgress(Progress):
+    """A job's progress, as the System and Dashboard pages show it."""
 
-        def advance(outcome: Outcome) -> None:
-            status.done += 1
-            if outcome.status == "failed":
-                status.failed += 1
+    def __init__(self, status: JobStatus, on_change: Callable[[], None]) -> None:
+        self.status = status
+        self.on_change = on_change
 
-        if activity_ids:
-            download_inline(self.runtime, activity_ids, advance)
+    def listed(self, downloads: int) -> None:
+        self.status.total = downloads
+        self.status.phase = "downloading"
+        self.on_change()
+
+    def settled(self, outcome: Outcome) -> None:
+        self.status.done += 1
+        if outcome.status == "failed":
+            self.status.failed += 1

@@ -7,7 +7,6 @@ the pending MFA logins live in that process; with Redis it runs two.
 
 from __future__ import annotations
 
-import socket
 import sys
 from typing import Any
 
@@ -15,33 +14,10 @@ from gunicorn.app.base import BaseApplication
 
 from shared.config import Settings, load_settings
 from shared.db import ensure_schema
-from shared.errors import GarminSyncError, UsageError
+from shared.errors import GarminSyncError
+from shared.listen import check_bind, check_port_free
+from shared.outcomes import EXIT_CODES, kind_of
 from shared.storage import restrict_umask
-
-from .hosts import is_loopback_host
-
-
-def check_bind(host: str, settings: Settings) -> None:
-    """UsageError when the dashboard would be reachable from the network without a password."""
-    if settings.web_password or is_loopback_host(host):
-        return
-    raise UsageError(
-        f"refusing to listen on {host} without a dashboard password: set GARMINSYNC_WEB_PASSWORD, "
-        "or use --host 127.0.0.1 to keep the dashboard on this machine"
-    )
-
-
-def check_port_free(host: str, port: int) -> None:
-    """One clear line now, instead of gunicorn retrying (and logging) a taken port for seconds."""
-    try:
-        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
-        family, kind, proto, _, address = infos[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
-            probe.bind(address)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise GarminSyncError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 def gunicorn_options(host: str, port: int, settings: Settings) -> dict[str, Any]:
@@ -61,19 +37,16 @@ def gunicorn_options(host: str, port: int, settings: Settings) -> dict[str, Any]
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve the dashboard until interrupted; exit code 2 for a refused bind."""
+    """Serve the dashboard until interrupted; exit code 2 for a refused bind, 5 for a taken port."""
     try:
         settings = load_settings()
         restrict_umask(settings.umask)  # gunicorn's workers inherit it
         check_bind(host, settings)
         ensure_schema(settings.database_url)
         check_port_free(host, port)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
     except GarminSyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(5) from None
+        raise SystemExit(EXIT_CODES[kind_of(exc)]) from None
     shown = f"[{host}]" if ":" in host else host
     print(f"GarminSync dashboard on http://{shown}:{port}/", file=sys.stderr)
     if not settings.web_password:

@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from services.worker.names import SYNC_TASK
 from shared.config import Settings
 from shared.db import create_session
 from shared.models import Schedule
@@ -30,7 +31,6 @@ from shared.schedules import all_schedules, cron_problem
 
 log = logging.getLogger(__name__)
 
-SYNC_TASK = "garminsync.sync_account"
 CHECK_EVERY_S = 5.0
 SWEEP_EVERY_S = 600.0
 

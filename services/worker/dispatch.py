@@ -5,6 +5,10 @@ claimed activities wait in the database, and the workers' dispatcher
 publishes them at the pace of each account's budget. Handing them on only
 needs Redis to be reachable (the workers' broker); when it is not, the claims
 are given back at once, so nothing waits for a queue it never reached.
+
+`WorkerQueue` is this hand-off as the use cases see it
+(`shared.usecases.delivery.WorkQueue`); the dashboard's broker wraps the
+same functions with its own Celery app.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ def enqueue_sync(
     filters: Filters | None = None,
     app: Celery | None = None,
 ) -> str:
-    """Queue a sync of one account; returns the Celery task id (also stored on the run)."""
+    """Queue a sync of one account; returns the Celery task id."""
     if app is None:
         from services.worker.celery_app import app as default_app
 
@@ -57,24 +61,13 @@ def enqueue_sync(
         )
     except (OperationalError, OSError) as exc:
         raise BrokerUnavailable(f"cannot reach Redis to queue the sync: {exc}") from None
-    _store_task_id(run_id, str(result.id))
     return str(result.id)
 
 
-def _store_task_id(run_id: int, task_id: str) -> None:
-    from shared.models import SyncRun
-
-    with create_session(get_runtime().settings.database_url) as session:
-        run = session.get(SyncRun, run_id)
-        if run is not None:
-            run.task_id = task_id
-
-
-def enqueue_downloads(activity_ids: list[int], run_id: int | None = None) -> None:
+def enqueue_downloads(activity_ids: list[int]) -> None:
     """Hand claimed activities to the workers; gives the claims back if Redis is unreachable.
 
-    `run_id` is accepted for callers that pass it; the claim already says
-    which run (if any) an activity belongs to.
+    The claim already says which run (if any) an activity belongs to.
     """
     try:
         _require_broker()
@@ -82,3 +75,25 @@ def enqueue_downloads(activity_ids: list[int], run_id: int | None = None) -> Non
         with create_session(get_runtime().settings.database_url) as session:
             release(session, activity_ids)
         raise
+
+
+class WorkerQueue:
+    """The hand-off to the workers for the CLI, with the worker's own Celery app."""
+
+    def redis_ping(self) -> bool:
+        try:
+            _require_broker()
+        except BrokerUnavailable:
+            return False
+        return True
+
+    def enqueue_sync(self, account_id: int, run_id: int, full: bool, filters: Filters | None) -> str:
+        return enqueue_sync(account_id, run_id, full, filters)
+
+    def enqueue_downloads(self, activity_ids: list[int]) -> None:
+        enqueue_downloads(activity_ids)
+
+    def mirror_schedules(self) -> bool:
+        from services.worker.beat import mirror_schedules
+
+        return mirror_schedules()

@@ -18,10 +18,9 @@ from celery import Task, shared_task
 from services.worker.names import DOWNLOAD_TASK, SYNC_TASK
 from shared import jobs
 from shared.archive import backoff_delay
-from shared.db import create_session
 from shared.errors import AuthRequired, RateLimited, TransientError
 from shared.planning import Filters
-from shared.runs import fail_run
+from shared.runs import fail_run, open_run
 from shared.runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -53,8 +52,7 @@ class SyncTask(Task):
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         run_id = (kwargs or {}).get("run_id")
         if run_id is not None:
-            with create_session(get_runtime().settings.database_url) as session:
-                fail_run(session, int(run_id), str(exc))
+            fail_run(get_runtime().settings.database_url, int(run_id), exc)
 
 
 @shared_task(
@@ -80,7 +78,7 @@ def sync_account(
 ) -> dict[str, Any]:
     runtime = get_runtime()
     if run_id is None:  # a scheduled run: open it here and keep it across retries
-        run_id = jobs.open_run_for(runtime, account_id, trigger, full, task_id=self.request.id)
+        run_id = open_run(runtime.settings.database_url, account_id, trigger, full, task_id=self.request.id)
         self.request.kwargs["run_id"] = run_id
     filters = Filters(
         since=date.fromisoformat(since) if since else None,

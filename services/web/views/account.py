@@ -8,11 +8,12 @@ from werkzeug.wrappers import Response
 from shared.errors import AuthRequired, RateLimited, TransientError
 from shared.reports import account_dict
 
-from .. import actions, forms, queries
+from .. import actions, forms
 from ..context import web_state
 from ..errors import BadInput, status_of
-from ..extensions import store
+from ..extensions import db_session
 from ..pending import SESSION_KEY as PENDING_KEY
+from ..queries.accounts import list_accounts
 from .common import body, current_account, done_redirect
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -25,7 +26,7 @@ def _page(error: str | None = None, status: int = 200, email: str | None = None)
     html = render_template(
         "account.html",
         account=account_dict(account),
-        accounts=[account_dict(a) for a in queries.accounts(store())],
+        accounts=[account_dict(a) for a in list_accounts(db_session())],
         pending=pending is not None and pending.account_id == account.id,
         error=error,
         email=email or account.email or state.settings.garmin_email or "",

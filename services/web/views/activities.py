@@ -9,10 +9,11 @@ from werkzeug.wrappers import Response
 
 from shared.models import Activity, DownloadState
 
-from .. import actions, forms, panels, queries
+from .. import actions, forms, panels
 from ..context import WebState, web_state
 from ..errors import Missing
-from ..extensions import store
+from ..extensions import db_session
+from ..queries.activities import activity_detail, get_activity, list_activities
 from .common import back, body, current_account, done_redirect
 
 bp = Blueprint("activities", __name__, url_prefix="/activities")
@@ -24,13 +25,13 @@ def index() -> str:
     account = current_account()
     filters = forms.activity_filters(request.args)
     paging = forms.paging(request.args)
-    page = queries.list_activities(store(), account.id, filters, paging, state.cache)
+    page = list_activities(db_session(), account.id, filters, paging, state.cache)
     return render_template(
         "activities.html",
         page=page,
         filters=filters,
         paging=paging,
-        types=panels.activity_types(state, store(), account.id),
+        types=panels.activity_types(state, db_session(), account.id),
         states=forms.ACTIVITY_STATES,
         per_page_choices=forms.PER_PAGE_CHOICES,
     )
@@ -40,15 +41,15 @@ def index() -> str:
 def enqueue() -> Response:
     account = current_account()
     filters = forms.activity_filters(body())
-    done = actions.enqueue_filtered(web_state(), account, filters, store())
+    done = actions.enqueue_filtered(web_state(), account, filters, db_session())
     return done_redirect(done, back(url_for("activities.index")))
 
 
 @bp.get("/<activity_id>")
 def detail(activity_id: str) -> str:
     account = current_account()
-    activity = queries.get_activity(store(), account.id, forms.activity_id(activity_id))
-    return render_template("activity.html", a=queries.activity_detail(activity))
+    activity = get_activity(db_session(), account.id, forms.activity_id(activity_id))
+    return render_template("activity.html", a=activity_detail(activity))
 
 
 @bp.post("/<activity_id>/retry")
@@ -61,14 +62,14 @@ def retry(activity_id: str) -> Response:
 @bp.post("/<activity_id>/verify")
 def verify(activity_id: str) -> Response:
     number = forms.activity_id(activity_id)
-    done = actions.verify_activity(web_state(), current_account(), number, store())
+    done = actions.verify_activity(web_state(), current_account(), number, db_session())
     return done_redirect(done, url_for("activities.detail", activity_id=number))
 
 
 @bp.get("/<activity_id>/file")
 def download(activity_id: str) -> Response:
     account = current_account()
-    activity = queries.get_activity(store(), account.id, forms.activity_id(activity_id))
+    activity = get_activity(db_session(), account.id, forms.activity_id(activity_id))
     return send_archived(web_state(), activity)
 
 

@@ -15,12 +15,16 @@ from shared.errors import UsageError
 from shared.reports import account_dict
 from shared.schedules import describe, next_runs, validate_cron
 
-from .. import actions, forms, panels, queries
+from .. import actions, forms, panels
 from ..auth import check_password, end_login, logged_in
 from ..context import web_state
 from ..errors import BadInput
-from ..extensions import store
+from ..extensions import db_session
 from ..pending import SESSION_KEY as PENDING_KEY
+from ..queries.accounts import list_accounts
+from ..queries.activities import activity_detail, get_activity, list_activities
+from ..queries.runs import get_run, list_runs, run_row
+from ..queries.tasks import get_task, list_tasks, task_row, task_state_counts
 from .activities import send_archived
 from .common import body, current_account, done_json, int_id, task_id
 
@@ -74,12 +78,12 @@ def whoami() -> Response:
 
 @bp.get("/dashboard")
 def dashboard() -> Response:
-    return jsonify(panels.dashboard(web_state(), store(), current_account()))
+    return jsonify(panels.dashboard(web_state(), db_session(), current_account()))
 
 
 @bp.get("/dashboard/chart")
 def chart() -> Response:
-    return jsonify(panels.chart(web_state(), store(), current_account()))
+    return jsonify(panels.chart(web_state(), db_session(), current_account()))
 
 
 @bp.post("/sync")
@@ -90,7 +94,7 @@ def sync_now() -> tuple[Response, int]:
 
 @bp.get("/accounts")
 def accounts() -> Response:
-    return jsonify({"items": [account_dict(a) for a in queries.accounts(store())]})
+    return jsonify({"items": [account_dict(a) for a in list_accounts(db_session())]})
 
 
 # --- activities ------------------------------------------------------------------------
@@ -100,8 +104,8 @@ def accounts() -> Response:
 def activities() -> Response:
     state = web_state()
     filters = forms.activity_filters(request.args)
-    page = queries.list_activities(
-        store(), current_account().id, filters, forms.paging(request.args), state.cache
+    page = list_activities(
+        db_session(), current_account().id, filters, forms.paging(request.args), state.cache
     )
     return jsonify({**page.as_dict(), "filters": filters.as_dict()})
 
@@ -109,19 +113,19 @@ def activities() -> Response:
 @bp.get("/activity-types")
 def activity_types() -> Response:
     account = current_account()
-    return jsonify({"items": panels.activity_types(web_state(), store(), account.id)})
+    return jsonify({"items": panels.activity_types(web_state(), db_session(), account.id)})
 
 
 @bp.post("/activities/enqueue")
 def enqueue() -> tuple[Response, int]:
     filters = forms.activity_filters(body())
-    return done_json(actions.enqueue_filtered(web_state(), current_account(), filters, store()), 202)
+    return done_json(actions.enqueue_filtered(web_state(), current_account(), filters, db_session()), 202)
 
 
 @bp.get("/activities/<activity_id>")
 def activity(activity_id: str) -> Response:
-    found = queries.get_activity(store(), current_account().id, forms.activity_id(activity_id))
-    return jsonify(queries.activity_detail(found))
+    found = get_activity(db_session(), current_account().id, forms.activity_id(activity_id))
+    return jsonify(activity_detail(found))
 
 
 @bp.post("/activities/<activity_id>/retry")
@@ -133,12 +137,12 @@ def retry(activity_id: str) -> tuple[Response, int]:
 @bp.post("/activities/<activity_id>/verify")
 def verify(activity_id: str) -> tuple[Response, int]:
     number = forms.activity_id(activity_id)
-    return done_json(actions.verify_activity(web_state(), current_account(), number, store()))
+    return done_json(actions.verify_activity(web_state(), current_account(), number, db_session()))
 
 
 @bp.get("/activities/<activity_id>/file")
 def download(activity_id: str) -> Response:
-    found = queries.get_activity(store(), current_account().id, forms.activity_id(activity_id))
+    found = get_activity(db_session(), current_account().id, forms.activity_id(activity_id))
     return send_archived(web_state(), found)
 
 
@@ -148,16 +152,16 @@ def download(activity_id: str) -> Response:
 @bp.get("/runs")
 def runs() -> Response:
     filters = forms.run_filters(request.args)
-    page = queries.list_runs(
-        store(), current_account().id, filters, forms.paging(request.args), web_state().cache
+    page = list_runs(
+        db_session(), current_account().id, filters, forms.paging(request.args), web_state().cache
     )
     return jsonify({**page.as_dict(), "filters": filters.as_dict()})
 
 
 @bp.get("/runs/<run_id>")
 def run(run_id: str) -> Response:
-    found = queries.get_run(store(), current_account().id, int_id(run_id, "sync run"))
-    return jsonify(queries.run_row(found))
+    found = get_run(db_session(), current_account().id, int_id(run_id, "sync run"))
+    return jsonify(run_row(found))
 
 
 @bp.post("/runs/clear")
@@ -172,20 +176,20 @@ def clear_runs() -> tuple[Response, int]:
 @bp.get("/tasks")
 def tasks() -> Response:
     filters = forms.task_filters(request.args)
-    page = queries.list_tasks(store(), filters, forms.paging(request.args), web_state().cache)
+    page = list_tasks(db_session(), filters, forms.paging(request.args), web_state().cache)
     return jsonify(
-        {**page.as_dict(), "filters": filters.as_dict(), "counts": queries.task_state_counts(store())}
+        {**page.as_dict(), "filters": filters.as_dict(), "counts": task_state_counts(db_session())}
     )
 
 
 @bp.get("/tasks/<tid>")
 def task(tid: str) -> Response:
-    return jsonify(queries.task_row(queries.get_task(store(), task_id(tid))))
+    return jsonify(task_row(get_task(db_session(), task_id(tid))))
 
 
 @bp.post("/tasks/<tid>/revoke")
 def revoke(tid: str) -> tuple[Response, int]:
-    return done_json(actions.revoke_task(web_state(), task_id(tid), store()), 202)
+    return done_json(actions.revoke_task(web_state(), task_id(tid), db_session()), 202)
 
 
 @bp.get("/workers")
@@ -198,7 +202,7 @@ def workers() -> Response:
 
 @bp.get("/schedule")
 def schedule() -> Response:
-    return jsonify(panels.schedule(store(), current_account()))
+    return jsonify(panels.schedule(db_session(), current_account()))
 
 
 @bp.route("/schedule", methods=["POST", "PUT"])
@@ -207,7 +211,7 @@ def set_schedule() -> tuple[Response, int]:
     cron = forms.text(data, "cron", 120)
     enabled = forms.boolean(data, "enabled") if "enabled" in data else None
     done = actions.set_schedule(web_state(), current_account(), cron, enabled)
-    return jsonify({**done.as_dict(), **panels.schedule(store(), current_account())}), 200
+    return jsonify({**done.as_dict(), **panels.schedule(db_session(), current_account())}), 200
 
 
 @bp.get("/schedule/preview")
@@ -273,4 +277,4 @@ def account_mfa() -> tuple[Response, int]:
 
 @bp.get("/system")
 def system() -> Response:
-    return jsonify(panels.system(web_state(), store(), current_account()))
+    return jsonify(panels.system(web_state(), db_session(), current_account()))

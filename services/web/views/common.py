@@ -10,11 +10,11 @@ from werkzeug.wrappers import Response
 
 from shared.models import Account
 
-from .. import queries
 from ..actions import Done
 from ..auth import safe_next
 from ..errors import BadInput, Missing
-from ..extensions import store
+from ..extensions import db_session
+from ..queries.accounts import account_by_name
 
 MAX_TASK_ID = 64
 
@@ -27,10 +27,10 @@ def current_account() -> Account:
     name = request.args.get("account") or session.get("account") or "default"
     if not isinstance(name, str) or len(name) > 64:
         raise BadInput("account must be an account name")
-    account = queries.account_by_name(store(), name)
+    account = account_by_name(db_session(), name)
     if account is None and name != "default" and "account" not in request.args:
         session.pop("account", None)
-        account = queries.account_by_name(store(), "default")
+        account = account_by_name(db_session(), "default")
     if account is None:
         raise Missing(f"unknown account {name!r}")
     g.account = account

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, session, url_for
 from werkzeug.wrappers import Response
 
-from .. import actions, forms, panels, queries
+from .. import actions, forms, panels
 from ..context import web_state
 from ..errors import Missing
-from ..extensions import store
+from ..extensions import db_session
+from ..queries.accounts import account_by_name
 from .common import back, body, current_account, done_redirect
 
 bp = Blueprint("dashboard", __name__)
@@ -18,7 +19,7 @@ bp = Blueprint("dashboard", __name__)
 def index() -> str:
     state = web_state()
     account = current_account()
-    return render_template("dashboard.html", data=panels.dashboard(state, store(), account))
+    return render_template("dashboard.html", data=panels.dashboard(state, db_session(), account))
 
 
 @bp.post("/sync")
@@ -31,7 +32,7 @@ def sync_now() -> Response:
 @bp.post("/accounts/select")
 def select_account() -> Response:
     name = forms.text(body(), "account", 64)
-    if name is None or queries.account_by_name(store(), name) is None:
+    if name is None or account_by_name(db_session(), name) is None:
         raise Missing(f"unknown account {name!r}")
     session["account"] = name
     flash(f"Showing account {name}.", "info")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import actions, forms, queries
+from .. import actions, forms
 from ..context import web_state
-from ..extensions import store
+from ..extensions import db_session
+from ..queries.runs import get_run, list_runs, run_row
 from .common import body, current_account, done_redirect, int_id
 
 bp = Blueprint("runs", __name__, url_prefix="/runs")
@@ -17,7 +18,7 @@ bp = Blueprint("runs", __name__, url_prefix="/runs")
 def index() -> str:
     account = current_account()
     filters = forms.run_filters(request.args)
-    page = queries.list_runs(store(), account.id, filters, forms.paging(request.args), web_state().cache)
+    page = list_runs(db_session(), account.id, filters, forms.paging(request.args), web_state().cache)
     return render_template(
         "runs.html", page=page, filters=filters, statuses=forms.RUN_STATUSES, triggers=forms.RUN_TRIGGERS
     )
@@ -25,8 +26,8 @@ def index() -> str:
 
 @bp.get("/<run_id>")
 def detail(run_id: str) -> str:
-    run = queries.get_run(store(), current_account().id, int_id(run_id, "sync run"))
-    return render_template("run.html", r=queries.run_row(run))
+    run = get_run(db_session(), current_account().id, int_id(run_id, "sync run"))
+    return render_template("run.html", r=run_row(run))
 
 
 @bp.post("/clear")

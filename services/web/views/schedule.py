@@ -9,7 +9,7 @@ from shared.errors import UsageError
 
 from .. import actions, forms, panels
 from ..context import web_state
-from ..extensions import store
+from ..extensions import db_session
 from .common import body, current_account, done_redirect
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
@@ -18,7 +18,9 @@ bp = Blueprint("schedule", __name__, url_prefix="/schedule")
 @bp.get("")
 def index() -> str:
     account = current_account()
-    return render_template("schedule.html", s=panels.schedule(store(), account), error=None, cron_value=None)
+    return render_template(
+        "schedule.html", s=panels.schedule(db_session(), account), error=None, cron_value=None
+    )
 
 
 @bp.post("")
@@ -31,7 +33,7 @@ def save() -> Response | tuple[str, int]:
     except UsageError as exc:
         # Show the form again with what was typed and why it is wrong.
         page = render_template(
-            "schedule.html", s=panels.schedule(store(), account), error=str(exc), cron_value=cron
+            "schedule.html", s=panels.schedule(db_session(), account), error=str(exc), cron_value=cron
         )
         return page, 400
     return done_redirect(done, url_for("schedule.index"))

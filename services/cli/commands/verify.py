@@ -1,0 +1,43 @@
+"""`garminsync verify [--repair]`: re-check every archived file; download the damaged again."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shared.usecases import verify as verifying
+from shared.verify import Problem
+
+from .. import output
+from ..bootstrap import global_options, start
+from ..exit_codes import OK, PARTIAL, handled
+from .download import show_downloads
+
+
+@handled
+def verify(
+    ctx: typer.Context,
+    repair: Annotated[bool, typer.Option(help="Re-download damaged or missing files.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Problems as JSON on stdout.")] = False,
+) -> None:
+    """Re-check every archived file against its size, sha256 and FIT CRC."""
+    ws = start(ctx)
+    verbose = global_options(ctx).verbose
+    total = verifying.files_to_check(ws.runtime, ws.account_id)
+    problems: list[Problem] = []
+    with output.bar(verbose) as progress:
+        task = progress.add_task("Verifying", total=total)
+        for item in verifying.check_archive(ws.runtime, ws.account_id):
+            if item is not None:
+                problems.append(item)
+            progress.advance(task)
+    output.problems(total, problems, as_json)
+    if not problems:
+        raise typer.Exit(OK)
+    if not repair:
+        output.err.print("Run `garminsync verify --repair` to download them again.")
+        raise typer.Exit(PARTIAL)
+    with output.DownloadBar(verbose) as downloads:
+        handed = verifying.repair(ws.runtime, ws.delivery(downloads), ws.account_id, problems)
+    raise typer.Exit(show_downloads(handed, as_json=False))
