@@ -141,3 +141,16 @@ def test_download_missing_with_filters_fetches_exactly_that_set(cli: Cli, simula
     assert len(states(cli)) == sum(
         a.storable for a in simulator.state.activities()
     )  # the whole list refreshed
+
+
+def test_status_says_how_much_waits_for_the_budget(cli: Cli) -> None:
+    """A backlog left behind (workers stopped, say): status tells its size and time at the budget."""
+    assert cli("list", GARMINSYNC_RATE_LIMIT="30/minute").exit_code == 0
+    with sqlite3.connect(cli.data_dir / "garmin.db") as conn:
+        conn.execute("UPDATE activities SET state = 'queued' WHERE manual = 0")
+        queued = conn.execute("SELECT count(*) FROM activities WHERE state = 'queued'").fetchone()[0]
+    shown = cli("status", GARMINSYNC_RATE_LIMIT="30/minute")
+    assert shown.exit_code == 0, shown.output
+    seconds = queued * 2  # 30 a minute; under 90 s it reads in seconds
+    assert f"Backlog {queued} to download at 30/minute (about {seconds} s)" in shown.output, shown.output
+    assert f"{queued} waiting for the budget" in shown.output

@@ -164,12 +164,27 @@ def status(report: dict[str, Any]) -> None:
             f"[bold]Last sync[/bold] #{last['id']} {last['status']} at {last['started_at']}: "
             f"{safe(last['message'] or '')}"
         )
+    backlog = report["backlog"]
+    if backlog["waiting"] or backlog["published"]:
+        out.print(
+            f"[bold]Backlog[/bold] {backlog['waiting'] + backlog['published']} to download at "
+            f"{report['rate_limit']} (about {duration(backlog['eta_s'])}): {backlog['published']} "
+            f"with the workers, {backlog['waiting']} waiting for the budget"
+        )
     if report["cooldown_s"]:
         out.print(f"[yellow]Garmin cool-down: {report['cooldown_s']:.0f}s left[/yellow]")
     out.print(
         f"[bold]Data[/bold] {safe(report['data_dir'])}  [bold]Database[/bold] {safe(report['database'])}  "
         f"[bold]Mode[/bold] {report['mode']}"
     )
+
+
+def duration(seconds: float) -> str:
+    """`45 s`, `12 min`, `5 h 30 min`: a person's reading of an estimate."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def problems(checked: int, found: list[Problem], as_json: bool) -> None:
