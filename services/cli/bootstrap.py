@@ -68,7 +68,7 @@ class Workspace:
             return InProcess(self.runtime, progress)
         from services.worker.dispatch import WorkerQueue
 
-        return ToWorkers(self.runtime, WorkerQueue(), precheck=False)
+        return ToWorkers(self.runtime, WorkerQueue())
 
     def queue(self) -> WorkQueue | None:
         """The workers' queue, or None in embedded mode."""

@@ -76,24 +76,20 @@ class Delivery(Protocol):
 class ToWorkers:
     """Redis mode: hand work to the Celery workers.
 
-    `precheck`: the dashboard asks Redis first and, when it does not answer,
-    refuses before writing anything (it stays read-only until Redis is back);
-    the CLI goes ahead, so a sync refused for Redis is a run that ended in
-    `error` (kind `environment`) in its history. Claims are given back either way.
+    Both faces ask Redis first and, when it does not answer, refuse before
+    writing anything: no run is opened for a sync that could not be queued,
+    no activity is claimed (docs/DECISIONS.md, 18).
     """
 
     mode = REDIS
 
-    def __init__(self, runtime: Runtime, queue: WorkQueue, *, precheck: bool = True) -> None:
+    def __init__(self, runtime: Runtime, queue: WorkQueue) -> None:
         self.runtime = runtime
         self.queue = queue
-        self.precheck = precheck
 
     def check(self) -> None:
-        if self.precheck and not self.queue.redis_ping():
-            raise BrokerUnavailable(
-                "Redis is unreachable: nothing can be queued right now (read-only until it is back)"
-            )
+        if not self.queue.redis_ping():
+            raise BrokerUnavailable("Redis is unreachable: nothing was queued (REDIS_URL)")
 
     def sync(self, account_id: int, run_id: int, full: bool, filters: Filters) -> Handed:
         task_id = self.queue.enqueue_sync(account_id, run_id, full, filters)
