@@ -221,7 +221,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-def _stacks(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str) -> Iterator[Any]:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the item, so a stack's teardown knows the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def _stacks(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    redis_server: RedisServer,
+    redis_url: str,
+    database_url: str,
+) -> Iterator[Any]:
     from tests.stack import Stack, make_stack
 
     made: list[Stack] = []
@@ -231,21 +245,34 @@ def _stacks(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_
         return made[-1]
 
     yield build
+    report = getattr(request.node, "report_call", None)
     for built in made:
         built.procs.stop()
         built.sim.stop()
+        if report is not None and report.failed:
+            built.print_post_mortem()  # CI keeps no files: the logs' tails go into the report
 
 
 @pytest.fixture
-def make(tmp_path: Path, redis_server: RedisServer, redis_url: str, database_url: str) -> Iterator[Any]:
+def make(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    redis_server: RedisServer,
+    redis_url: str,
+    database_url: str,
+) -> Iterator[Any]:
     """Build a stack with the given simulator size, latency and settings; stopped after the test."""
-    yield from _stacks(tmp_path, redis_server, redis_url, database_url)
+    yield from _stacks(request, tmp_path, redis_server, redis_url, database_url)
 
 
 @pytest.fixture
-def sqlite_make(tmp_path: Path, redis_server: RedisServer, redis_url: str) -> Iterator[Any]:
+def sqlite_make(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_server: RedisServer, redis_url: str
+) -> Iterator[Any]:
     """The same on SQLite only, for tests where the store is not what is tested (half the time)."""
-    yield from _stacks(tmp_path, redis_server, redis_url, f"sqlite:///{tmp_path / 'data' / 'garmin.db'}")
+    yield from _stacks(
+        request, tmp_path, redis_server, redis_url, f"sqlite:///{tmp_path / 'data' / 'garmin.db'}"
+    )
 
 
 @pytest.fixture

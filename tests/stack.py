@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +152,17 @@ class Stack:
 
     def count(self, state: str) -> int:
         return sum(1 for value in self.states().values() if value == state)
+
+    def print_post_mortem(self, lines: int = 60) -> None:
+        """What a failed stack test leaves to read: states, runs and each process's last lines."""
+        try:
+            print(f"activity states: {Counter(self.states().values())}")
+            print(f"runs: {[(run.id, run.status, run.message) for run in self.runs()]}")
+        except Exception as exc:  # the store may be what broke
+            print(f"store unreadable: {exc}")
+        for name in self.procs.names():
+            tail = self.procs.log(name).splitlines()[-lines:]
+            print(f"--- {name}.log, last {len(tail)} lines ---", *tail, sep="\n")
 
     def storable(self) -> list[Any]:
         """Every account's simulated activities but those whose id exceeds 64 bits (skipped by design)."""

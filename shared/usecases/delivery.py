@@ -89,7 +89,7 @@ class ToWorkers:
 
     def check(self) -> None:
         if not self.queue.redis_ping():
-            raise BrokerUnavailable("Redis is unreachable: nothing was queued (REDIS_URL)")
+            raise BrokerUnavailable("cannot reach Redis (REDIS_URL): nothing was queued")
 
     def sync(self, account_id: int, run_id: int, full: bool, filters: Filters) -> Handed:
         task_id = self.queue.enqueue_sync(account_id, run_id, full, filters)
