@@ -213,6 +213,10 @@ def pg_url(pg_admin_url: str) -> str:
 # --- the distributed stack ------------------------------------------------------------
 
 
+# Stack tests run on both stores unless the store is not what they test (they take a minute each).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The store of a stack test: each test runs on SQLite and on a real PostgreSQL server."""

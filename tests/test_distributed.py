@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from services.simulator.stats import max_requests_in_window
 from shared.db import create_session
 from shared.models import Account, SyncRun, TaskRun
-from tests.conftest import downloads_requested, filtered_set, token_values
+from tests.conftest import SQLITE_ONLY, downloads_requested, filtered_set, token_values
 from tests.servers import free_port
 from tests.stack import Stack, StackFactory, wait_until
 
@@ -52,6 +52,7 @@ def test_full_archive_through_the_queues(stack: Stack) -> None:
     assert stack.sim.state.stats()["total"] == 1
 
 
+@SQLITE_ONLY
 def test_one_rate_limit_for_all_workers(make: StackFactory) -> None:
     # A loaded 2-core CI box can delay a request by a few hundred ms between taking its slot
     # and reaching the server; the margin must cover that delay's spread (README: settings).
@@ -68,6 +69,7 @@ def test_one_rate_limit_for_all_workers(make: StackFactory) -> None:
     assert rate > 5  # six slots across three workers keep the budget busy (8 per 1.3 s at most)
 
 
+@SQLITE_ONLY
 def test_a_429_storm_gets_a_cooldown_not_a_loop(stack: Stack) -> None:
     stack.procs.worker("w1")
     stack.procs.worker("w2")
@@ -146,6 +148,7 @@ def test_a_restarted_worker_marks_its_own_started_tasks_lost_and_hands_them_back
     assert run.status == "success", run.message
 
 
+@SQLITE_ONLY
 def test_redis_emptied_midway_loses_no_schedule_and_no_activity(make: StackFactory) -> None:
     stack = make(activities=40, latency_ms=200, GARMINSYNC_RATE_LIMIT="8/second")
     assert stack.cli.subprocess("schedule", "set", "0 3 * * *").returncode == 0
@@ -167,6 +170,7 @@ def test_redis_emptied_midway_loses_no_schedule_and_no_activity(make: StackFacto
     stack.assert_archive_sound()
 
 
+@SQLITE_ONLY
 def test_expiring_tokens_one_refresh_per_expiry(make: StackFactory) -> None:
     stack = make(activities=60, latency_ms=100, GARMINSYNC_RATE_LIMIT="6/second")
     # Tokens valid for 906 s: garminsync refreshes 900 s early, so every ~6 s.
@@ -187,6 +191,7 @@ def test_expiring_tokens_one_refresh_per_expiry(make: StackFactory) -> None:
     assert all(gap > 4 for gap in gaps), gaps  # never two refreshes for one expiry
 
 
+@SQLITE_ONLY
 def test_refused_refresh_pauses_the_account_without_a_login_storm(stack: Stack) -> None:
     stack.sim.state.configure(latency_ms=200)
     for name in ("w1", "w2"):
@@ -224,6 +229,7 @@ def test_refused_refresh_pauses_the_account_without_a_login_storm(stack: Stack) 
     assert stack.archived_all()
 
 
+@SQLITE_ONLY
 def test_without_redis_the_cli_reads_and_refuses_to_enqueue(stack: Stack) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
     status = stack.cli.subprocess("status", "--json", REDIS_URL=dead)
@@ -276,6 +282,7 @@ def test_download_missing_with_filters_through_the_workers(sqlite_make: StackFac
     assert stack.runs()[-1].status == "success"
 
 
+@SQLITE_ONLY
 def test_a_second_beat_waits_on_the_lock(stack: Stack) -> None:
     assert stack.cli.subprocess("schedule", "set", "0 3 * * *").returncode == 0
     stack.procs.beat("beat1")

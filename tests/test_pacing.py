@@ -19,6 +19,7 @@ from shared.errors import RateLimited
 from shared.models import Activity, TaskRun
 from shared.ratelimit import account_key
 from shared.runtime import Runtime
+from tests.conftest import SQLITE_ONLY
 from tests.stack import Stack, StackFactory, wait_until
 
 pytestmark = pytest.mark.integration
@@ -69,6 +70,7 @@ def test_a_backlog_at_a_long_window_costs_one_delivery_per_download(sqlite_make:
     assert log_bytes / run.queued < 1000, log_bytes
 
 
+@SQLITE_ONLY
 def test_workers_killed_and_redis_emptied_mid_backlog_lose_nothing(make: StackFactory) -> None:
     stack = make(activities=60, latency_ms=100, GARMINSYNC_RATE_LIMIT="10/4 seconds", **MARGIN)
     limit_garmin(stack, 10, 4)

@@ -315,3 +315,20 @@ def test_a_detached_broker_connection_does_not_kill_the_worker(redis_url: str) -
     channel.connection.client = None  # what kombu's close left behind
     channel.qos.restore_unacked()  # unpatched: AttributeError 'NoneType' has no attribute 'hostname'
     assert not channel.qos._delivered
+
+
+def test_a_task_ending_after_the_connection_was_lost_does_not_kill_the_worker(redis_url: str) -> None:
+    """A download that ends just after Celery closed the broken connection acknowledges through it."""
+    from kombu import Connection
+
+    import services.worker.kombu_patches  # noqa: F401  (what the worker imports)
+
+    connection = Connection(redis_url)
+    channel: Any = connection.default_channel
+    channel._pool = None
+    channel.qos._delivered.update({"tag-1": object(), "tag-2": object()})
+    channel.connection = None  # what Celery 5.7's close of a broken connection leaves behind
+    channel.qos.ack("tag-1")  # unpatched: AttributeError 'NoneType' has no attribute 'client'
+    channel.qos.reject("tag-2", requeue=True)
+    channel.qos._flush()  # kombu forgets settled messages lazily
+    assert not channel.qos._delivered
