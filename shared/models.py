@@ -105,6 +105,8 @@ class Activity(Base):
     start_time_local: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
     duration_s: Mapped[float | None] = mapped_column(Float)
     distance_m: Mapped[float | None] = mapped_column(Float)
+    moving_s: Mapped[float | None] = mapped_column(Float)  # Garmin's movingDuration
+    elapsed_s: Mapped[float | None] = mapped_column(Float)  # Garmin's elapsedDuration
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_upstream: Mapped[bool] = mapped_column(Boolean, default=False)
     summary_json: Mapped[str | None] = mapped_column(Text)

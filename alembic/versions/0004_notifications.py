@@ -6,13 +6,18 @@ Create Date: 2026-12-10 06:00:00.000000
 
 `notifications` records each event (a run's digest, a failure, a login
 needed, a long cool-down, damage found by verify, tokens about to expire)
-and its delivery; never a URL in clear. `accounts.refresh_expires_at` is
+and its delivery; never a URL in clear. `activities.moving_s` and `elapsed_s` (Garmin's moving and elapsed
+time, for the statistics) are filled from the stored summaries.
+`accounts.refresh_expires_at` is
 when the stored tokens need a new interactive login, `notify_urls_blob`
 the account's own Apprise URLs, encrypted like its tokens. The index on
 `activities.run_id` serves a run's digest and the check that closes runs.
 """
 
 from __future__ import annotations
+
+import json
+import math
 
 import sqlalchemy as sa
 from alembic import op
@@ -29,7 +34,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('refresh_expires_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('notify_urls_blob', sa.LargeBinary(), nullable=True))
     with op.batch_alter_table('activities', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('moving_s', sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column('elapsed_s', sa.Float(), nullable=True))
         batch_op.create_index('ix_activities_run', ['run_id'], unique=False)
+    _backfill_times()
     op.create_table(
         'notifications',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -60,6 +68,52 @@ def upgrade() -> None:
         )
 
 
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+def _backfill_times(batch: int = 2000) -> None:
+    """Moving and elapsed time out of each stored summary, a batch at a time."""
+    conn = op.get_bind()
+    activities = sa.table(
+        'activities',
+        sa.column('id', sa.BigInteger),
+        sa.column('summary_json', sa.Text),
+        sa.column('moving_s', sa.Float),
+        sa.column('elapsed_s', sa.Float),
+    )
+    last = 0
+    while True:
+        rows = conn.execute(
+            sa.select(activities.c.id, activities.c.summary_json)
+            .where(activities.c.id > last, activities.c.summary_json.is_not(None))
+            .order_by(activities.c.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        values = []
+        for activity_id, text in rows:
+            try:
+                summary = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(summary, dict):
+                moving, elapsed = _seconds(summary.get('movingDuration')), _seconds(summary.get('elapsedDuration'))
+                if moving is not None or elapsed is not None:
+                    values.append({'key': activity_id, 'moving': moving, 'elapsed': elapsed})
+        if values:
+            conn.execute(
+                activities.update()
+                .where(activities.c.id == sa.bindparam('key'))
+                .values(moving_s=sa.bindparam('moving'), elapsed_s=sa.bindparam('elapsed')),
+                values,
+            )
+        last = rows[-1][0]
+
+
 def downgrade() -> None:
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_index('ix_notifications_account_event')
@@ -67,6 +121,8 @@ def downgrade() -> None:
     op.drop_table('notifications')
     with op.batch_alter_table('activities', schema=None) as batch_op:
         batch_op.drop_index('ix_activities_run')
+        batch_op.drop_column('elapsed_s')
+        batch_op.drop_column('moving_s')
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.drop_column('notify_urls_blob')
         batch_op.drop_column('refresh_expires_at')

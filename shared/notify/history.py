@@ -8,9 +8,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.models import Notification
+from shared.config import Settings
+from shared.errors import ConfigError
+from shared.models import Account, Notification
+from shared.notify.delivery import FAILED, account_urls
 from shared.notify.expiry import as_utc
 from shared.notify.kinds import label
+from shared.notify.urls import shown
+from shared.tokens import TokenCipher
 
 RECENT = 10
 
@@ -42,4 +47,26 @@ def notification_dict(row: Notification) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "sent_at": iso(row.sent_at),
         "updated_at": iso(row.updated_at),
+    }
+
+
+def overview(
+    session: Session, settings: Settings, cipher: TokenCipher, account_id: int, limit: int = RECENT
+) -> dict[str, Any]:
+    """Where the account's notifications go (shown form), which events are on, the last deliveries."""
+    problem = None
+    try:
+        own = [shown(url) for url in account_urls(cipher, session.get(Account, account_id))]
+    except ConfigError as exc:
+        own, problem = [], str(exc)
+    recent = recent_deliveries(session, account_id, limit)
+    return {
+        "targets": [shown(url) for url in settings.notify_urls],
+        "account_targets": own,
+        "problem": problem,
+        "events": sorted(settings.notify_events),
+        "cooldown_minutes": settings.notify_cooldown_minutes,
+        "token_warn_days": settings.token_warn_days,
+        "recent": recent,
+        "failed": sum(1 for row in recent if row["status"] == FAILED),
     }

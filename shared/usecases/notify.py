@@ -10,9 +10,9 @@ from typing import Any
 from shared.db import create_session
 from shared.errors import ConfigError, DeliveryFailed, UsageError
 from shared.models import Account, Notification
-from shared.notify import events
-from shared.notify.delivery import FAILED, SENT, account_urls, deliver, urls_for
-from shared.notify.history import RECENT, notification_dict, recent_deliveries
+from shared.notify import events, history
+from shared.notify.delivery import SENT, deliver, urls_for
+from shared.notify.history import RECENT, notification_dict
 from shared.notify.kinds import Event
 from shared.notify.urls import check_urls, shown, split_urls
 from shared.runtime import Runtime
@@ -67,22 +67,5 @@ def set_account_urls(runtime: Runtime, account_id: int, text: str | None) -> lis
 
 def overview(runtime: Runtime, account_id: int, limit: int = RECENT) -> dict[str, Any]:
     """Where the account's notifications go (shown form), which events are on, the last deliveries."""
-    settings = runtime.settings
-    with create_session(settings.database_url) as session:
-        account = session.get(Account, account_id)
-        try:
-            own = [shown(url) for url in account_urls(runtime.cipher, account)]
-            problem = None
-        except ConfigError as exc:
-            own, problem = [], str(exc)
-        recent = recent_deliveries(session, account_id, limit)
-    return {
-        "targets": [shown(url) for url in settings.notify_urls],
-        "account_targets": own,
-        "problem": problem,
-        "events": sorted(settings.notify_events),
-        "cooldown_minutes": settings.notify_cooldown_minutes,
-        "token_warn_days": settings.token_warn_days,
-        "recent": recent,
-        "failed": sum(1 for row in recent if row["status"] == FAILED),
-    }
+    with create_session(runtime.settings.database_url) as session:
+        return history.overview(session, runtime.settings, runtime.cipher, account_id, limit)
