@@ -117,4 +117,6 @@ def notify(self: Task, notification_id: int) -> dict[str, Any]:
     outcome = deliver(runtime.settings, runtime.cipher, notification_id, final=final)
     if outcome == "retry":
         raise self.retry(countdown=NOTIFY_RETRY_S[self.request.retries]) from None
+    if outcome == "failed":
+        log.warning("notification %s not delivered after %d tries", notification_id, self.request.retries + 1)
     return {"notification_id": notification_id, "status": outcome}

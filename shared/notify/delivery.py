@@ -112,7 +112,6 @@ def deliver(settings: Settings, cipher: TokenCipher, notification_id: int, *, fi
         row.error = outcome.error
         if final:
             row.status = FAILED
-            log.warning("notification %s (%s) failed: %s", row.id, row.event, outcome.error)
             return FAILED
     return "retry"
 
@@ -184,6 +183,8 @@ def flush_here(settings: Settings, cipher: TokenCipher, sleep: Callable[[float],
                 continue
         for attempt in range(1, INLINE_ATTEMPTS + 1):
             outcome = deliver(settings, cipher, notification_id, final=attempt == INLINE_ATTEMPTS)
+            if outcome == FAILED:
+                log.warning("notification %s not delivered (see `garminsync notify show`)", notification_id)
             if outcome != "retry":
                 sent += outcome == SENT
                 break

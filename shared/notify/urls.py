@@ -97,7 +97,11 @@ def secrets_of(urls: list[str]) -> set[str]:
             parts = urlsplit(url)
         except ValueError:
             continue
-        pieces = [parts.username, parts.password, parts.hostname, parts.netloc]
+        pieces = [parts.username, parts.password]
+        if not _is_host(parts.hostname or ""):  # a token in the host's place (tgram://, discord://)
+            pieces += [parts.hostname, parts.netloc]
+        elif "@" in parts.netloc:
+            pieces.append(parts.netloc.rpartition("@")[0])
         pieces += [unquote(segment) for segment in parts.path.split("/")]
         pieces += [segment for segment in parts.path.split("/")]
         pieces += [value for _key, value in parse_qsl(parts.query)]
