@@ -39,8 +39,8 @@ def send_test(runtime: Runtime, account_id: int) -> dict[str, Any]:
         notification_id = row.id
     outcome = deliver(settings, runtime.cipher, notification_id, final=True)
     with create_session(settings.database_url) as session:
-        row = session.get(Notification, notification_id)
-        shown_row = notification_dict(row) if row is not None else {"status": outcome}
+        stored = session.get(Notification, notification_id)
+        shown_row = notification_dict(stored) if stored is not None else {"status": outcome}
     if outcome != SENT:
         raise DeliveryFailed(f"the test notification was not delivered: {shown_row.get('error') or outcome}")
     return shown_row
