@@ -208,3 +208,13 @@ def test_bad_notification_settings_are_one_clear_line(cli: Cli, name: str, value
     (line,) = result.stderr.strip().splitlines()
     assert name in line and says in line
     assert "AAsecretbottoken" not in line
+
+
+def test_an_event_turned_off_is_neither_sent_nor_kept(tmp_path: Path, receiver: Receiver) -> None:
+    with SimulatorServer(activities=4, seed=8) as sim:
+        cli = notified_cli(sim, tmp_path, receiver, GARMINSYNC_NOTIFY_EVENTS="run_failed,login_needed")
+        assert cli("sync").exit_code == 0
+        assert cli.subprocess("notify", "test").returncode == 0  # a test always goes
+        (message,) = receiver.wait_for(1)
+        assert "test notification" in message.title
+        assert [event for event, _status, _error in deliveries(cli)] == ["test"]  # no digest kept
