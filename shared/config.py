@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from shared.errors import ConfigError
+from shared.notify.kinds import ALL_EVENTS, CHOOSABLE
+from shared.notify.urls import check_urls, split_urls
 from shared.ratelimit_spec import RateSpec, parse_rate
 from shared.redact import mask_url
 
@@ -60,6 +62,11 @@ class Settings:
     web_allowed_hosts: tuple[str, ...] = ()
     umask: int = 0o077
     web_secure_cookie: bool = False
+    # Apprise URLs carry secrets (tokens, passwords): never in a repr, a log or a page.
+    notify_urls: tuple[str, ...] = field(default=(), repr=False)
+    notify_events: frozenset[str] = ALL_EVENTS
+    notify_cooldown_minutes: int = 10
+    token_warn_days: int = 7
 
     @property
     def embedded(self) -> bool:
@@ -92,6 +99,9 @@ _NUMBERS: tuple[tuple[str, str, float, float], ...] = (
     ("GARMINSYNC_RETRY_BASE", "retry_base_s", 0.01, 3600.0),
     ("GARMINSYNC_VISIBILITY_TIMEOUT", "visibility_timeout_s", 5, 86400 * 7),
     ("GARMINSYNC_RATE_MARGIN_MS", "rate_margin_ms", 0, 60_000),
+    # A cool-down lasts at most 15 minutes (shared.ratelimit): a longer threshold would never fire.
+    ("GARMINSYNC_NOTIFY_COOLDOWN_MINUTES", "notify_cooldown_minutes", 1, 15),
+    ("GARMINSYNC_TOKEN_WARN_DAYS", "token_warn_days", 0, 365),
 )
 
 
@@ -189,6 +199,22 @@ def _metrics_token(value: str | None) -> str | None:
     return value
 
 
+def _notify_events(value: str | None) -> frozenset[str]:
+    """GARMINSYNC_NOTIFY_EVENTS: `all` (the default), `none`, or event names, comma-separated."""
+    names = [name.strip().lower() for name in (value or "all").split(",") if name.strip()]
+    if names == ["all"]:
+        return ALL_EVENTS
+    if names == ["none"]:
+        return frozenset()
+    unknown = [name for name in names if name not in CHOOSABLE]
+    if unknown:
+        raise ConfigError(
+            f"GARMINSYNC_NOTIFY_EVENTS: unknown event {unknown[0]!r}; use all, none or any of "
+            + ", ".join(CHOOSABLE)
+        )
+    return frozenset(names)
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = None) -> Settings:
     """Read settings: process environment first, then `.env` (cwd or GARMINSYNC_ENV_FILE)."""
     env = dict(os.environ if environ is None else environ)
@@ -240,6 +266,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         web_allowed_hosts=_allowed_hosts(get("GARMINSYNC_WEB_ALLOWED_HOSTS")),
         umask=_umask(get("GARMINSYNC_UMASK")),
         web_secure_cookie=_bool(raw, "GARMINSYNC_WEB_SECURE_COOKIE", "web_secure_cookie"),
+        notify_urls=check_urls(split_urls(get("GARMINSYNC_NOTIFY_URLS")), "GARMINSYNC_NOTIFY_URLS"),
+        notify_events=_notify_events(get("GARMINSYNC_NOTIFY_EVENTS")),
         **numbers,  # type: ignore[arg-type]
     )
 

@@ -54,3 +54,7 @@ class BrokerUnavailable(GarminSyncError):
 
 class AddressInUse(GarminSyncError):
     """The dashboard cannot listen where it was asked to (the port is taken)."""
+
+
+class DeliveryFailed(GarminSyncError):
+    """A notification could not be delivered (the endpoint refused it or is unreachable)."""

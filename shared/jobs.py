@@ -17,6 +17,7 @@ from shared.db import create_session
 from shared.errors import AuthRequired, GarminSyncError
 from shared.listing import refresh_listing
 from shared.models import Account, Activity
+from shared.notify.expiry import warn_if_due
 from shared.pacing import listing_flag
 from shared.planning import Filters, claim_missing
 from shared.runs import fail_account_runs, record_listing
@@ -92,6 +93,8 @@ def sync_account(
             deleted=listing.deleted,
             queued=len(claimed),
         )
+    # After the listing, which refreshed the tokens if they were due: is a new login near?
+    warn_if_due(settings.database_url, account_id, settings.token_warn_days)
     return SyncSummary(run_id, listing.requests, listing.found, listing.new, listing.deleted, claimed)
 
 

@@ -25,7 +25,13 @@ from shared.models import Account, Activity, DownloadState
 
 log = logging.getLogger(__name__)
 MAX_TIMESTAMP_S = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can hold
-MEASURES = {"duration_s": "duration", "distance_m": "distance"}  # column: Garmin's key
+# column: Garmin's key (moving and elapsed time for the statistics, `shared.usecases.stats`)
+MEASURES = {
+    "duration_s": "duration",
+    "distance_m": "distance",
+    "moving_s": "movingDuration",
+    "elapsed_s": "elapsedDuration",
+}
 
 
 @dataclass
@@ -124,7 +130,7 @@ def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tup
         for activity_id, activity in known.items():
             row = rows[activity_id]
             activity.deleted_upstream = False
-            for key in ("name", "activity_type", "duration_s", "distance_m", "summary_json"):
+            for key in ("name", "activity_type", *MEASURES, "summary_json"):
                 if getattr(activity, key) != row[key]:
                     setattr(activity, key, row[key])
     return len(fresh), set(rows), len(page) - len(usable)

@@ -73,6 +73,11 @@ class Account(Base):
     token_error: Mapped[str | None] = mapped_column(Text)
     token_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     login_blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the refresh token runs out and only an interactive login helps (Garmin's
+    # `refresh_token_expires_in`, or the token's own `exp`); None when unknown.
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Fernet-encrypted Apprise URLs of this account's notifications (they carry secrets).
+    notify_urls_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
     # True once a listing reached the oldest activity: incremental syncs may stop early.
     history_complete: Mapped[bool] = mapped_column(Boolean, default=False)
     last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -88,6 +93,7 @@ class Activity(Base):
         Index("ix_activities_account_start", "account_id", "start_time"),
         Index("ix_activities_type", "activity_type"),
         Index("ix_activities_state_dispatched", "state", "dispatched_at"),
+        Index("ix_activities_run", "run_id"),
     )
 
     # Garmin's id: real ids exceed 2**31.
@@ -99,6 +105,8 @@ class Activity(Base):
     start_time_local: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
     duration_s: Mapped[float | None] = mapped_column(Float)
     distance_m: Mapped[float | None] = mapped_column(Float)
+    moving_s: Mapped[float | None] = mapped_column(Float)  # Garmin's movingDuration
+    elapsed_s: Mapped[float | None] = mapped_column(Float)  # Garmin's elapsedDuration
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_upstream: Mapped[bool] = mapped_column(Boolean, default=False)
     summary_json: Mapped[str | None] = mapped_column(Text)
@@ -189,3 +197,32 @@ class Schedule(Base):
     cron: Mapped[str] = mapped_column(String(64))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Notification(Base):
+    """One notification: recorded when its event happens, then delivered (docs/DECISIONS.md).
+
+    `pending` until a worker's dispatcher queues it (`queued`) or the embedded
+    mode sends it inline; `sent` or `failed` after. Never the URL in clear:
+    `targets` holds what may be shown of them (scheme and host).
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_status", "status"),
+        Index("ix_notifications_account_event", "account_id", "event", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event: Mapped[str] = mapped_column(String(32))  # shared.notify.events.Event
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id", ondelete="SET NULL"))
+    detail: Mapped[str | None] = mapped_column(Text)  # JSON: the facts the message is made of
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str | None] = mapped_column(String(255))  # as sent
+    targets: Mapped[str | None] = mapped_column(String(1024))  # shown form: scheme://host, never secrets
+    error: Mapped[str | None] = mapped_column(Text)  # one line, secrets removed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -44,6 +44,7 @@ LOG_SUMMARY_EVERY_S = 60.0
 ALIVE_TTL_MS = 15_000  # a worker that has not said so for this long is dead
 MAX_PER_TICK = 1000
 
+RELAY_EVERY_S = 1.0  # pending notifications go to their task within about a second
 Publish = Callable[[list[int]], None]
 
 
@@ -89,6 +90,9 @@ class Dispatcher:
     downloading_lease_s: float
     max_wait_s: float
     clock: Callable[[], float] = time.monotonic
+    # Queues the recorded notifications (`shared.notify.delivery.relay`); None: none are sent.
+    relay: Callable[[], int] | None = None
+    _last_relay: float = field(default=-1e9, init=False)
     _last_housekeeping: float = field(default=-1e9, init=False)
     _last_summary: float = field(default=-1e9, init=False)
     _leading: bool = field(default=False, init=False)
@@ -128,6 +132,14 @@ class Dispatcher:
         if self.clock() - self._last_housekeeping >= HOUSEKEEPING_EVERY_S:
             self._last_housekeeping = self.clock()
             self.housekeeping(now)
+        if self.relay is not None and self.clock() - self._last_relay >= RELAY_EVERY_S:
+            self._last_relay = self.clock()
+            try:
+                self.relay()
+            except Exception as exc:  # notifications never hold up the downloads
+                log.warning(
+                    "notifications not queued: %s", str(exc).splitlines()[0][:200] if str(exc) else exc
+                )
         published = self._dispatch(now)
         self._published += published
         if self._published and self.clock() - self._last_summary >= LOG_SUMMARY_EVERY_S:

@@ -13,6 +13,8 @@ from shared.backlog import account_backlog
 from shared.db import create_session
 from shared.garmin_values import finite
 from shared.models import Account, Activity, DownloadState, SyncRun
+from shared.notify import history
+from shared.notify.expiry import expiry
 from shared.planning import Filters
 from shared.ratelimit import account_key
 from shared.redact import mask_url
@@ -78,6 +80,7 @@ def account_dict(account: Account) -> dict[str, Any]:
         "token_error": account.token_error,
         "token_updated_at": iso(account.token_updated_at),
         "login_blocked_until": iso(account.login_blocked_until),
+        "refresh_expires_at": iso(account.refresh_expires_at),
         "history_complete": account.history_complete,
         "last_sync_at": iso(account.last_sync_at),
     }
@@ -149,6 +152,8 @@ def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
         account_info = account_dict(account) if account else {}
         last_run = run_dict(last) if last else None
         backlog = account_backlog(session, account_id)
+        token_expiry = expiry(account.refresh_expires_at, settings.token_warn_days) if account else None
+        notifications = history.overview(session, settings, runtime.cipher, account_id, limit=5)
     # At the budget's pace; the lower bound a first sync of this backlog can take.
     backlog["eta_s"] = round((backlog["waiting"] + backlog["published"]) / settings.rate.per_second)
     try:
@@ -162,6 +167,8 @@ def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
         "last_run": last_run,
         "backlog": backlog,
         "cooldown_s": cooldown,
+        "token_expiry": token_expiry,
+        "notifications": notifications,
         "data_dir": str(settings.data_dir),
         "database": mask_url(settings.database_url),
         "mode": "embedded" if settings.embedded else "redis",

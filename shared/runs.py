@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.db import create_session
 from shared.models import Activity, DownloadState, SyncRun
+from shared.notify import events
 from shared.outcomes import Kind, describe, kind_of
 
 OUTCOME_COLUMNS = {"downloaded": "downloaded", "failed": "failed", "no_file": "no_file"}
@@ -150,6 +151,8 @@ def finish(
             f"{run.found} listed, {run.new} new, {run.downloaded} downloaded, "
             f"{run.failed} failed, {run.no_file} without file"
         )
+    # In the same transaction as the close: a run that ends once is told once.
+    events.run_closed(session, run)
 
 
 def fail_run(database_url: str, run_id: int, error: BaseException) -> None:

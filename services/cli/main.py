@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from .bootstrap import Options, setup_logging
-from .commands import download, listing, login, processes, schedule, status, sync, verify
+from .commands import download, listing, login, notify, processes, schedule, stats, status, sync, verify
 
 app = typer.Typer(
     name="garminsync",
@@ -41,7 +41,9 @@ app.command()(download.download)
 app.command()(sync.sync)
 app.command()(status.status)
 app.command()(verify.verify)
+app.command()(stats.stats)
 app.add_typer(schedule.app, name="schedule")
+app.add_typer(notify.app, name="notify")
 app.command()(processes.worker)
 app.command()(processes.beat)
 app.command()(processes.web)

@@ -167,10 +167,11 @@ def register(app: Flask, state: SimState) -> None:
     @bp.route("/tokens", methods=["POST"])
     def tokens() -> Response:
         body = _object()
-        ttl = body.get("ttl")
-        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1):
-            return error(400, "ttl must be a positive integer")
-        return jsonify(state.issue_tokens(ttl=ttl, account=_account(body)))
+        ttl, refresh_ttl = body.get("ttl"), body.get("refresh_ttl")
+        for name, value in (("ttl", ttl), ("refresh_ttl", refresh_ttl)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                return error(400, f"{name} must be a positive integer")
+        return jsonify(state.issue_tokens(ttl=ttl, account=_account(body), refresh_ttl=refresh_ttl))
 
     @bp.route("/stats")
     def stats() -> Response:

@@ -21,6 +21,7 @@ from shared.models import Account, DownloadState
 from shared.runs import delete_runs_before
 from shared.states import RETRYABLE_STATES
 from shared.usecases import login, schedule
+from shared.usecases import notify as notifications
 from shared.usecases.delivery import REDIS
 from shared.usecases.downloads import download
 from shared.usecases.sync import sync
@@ -142,6 +143,20 @@ def set_schedule(state: WebState, account: Account, cron: str | None, enabled: b
     if changed.mirror == schedule.Mirror.LATER:
         warning = "Saved in the database; Redis could not be updated now, beat restores it when it is back."
     return Done(", ".join(parts).capitalize() + ".", {}, warning)
+
+
+def set_notify_urls(state: WebState, account: Account, text: str | None) -> Done:
+    """Replace (or, empty, remove) the account's own notification URLs; shown by scheme and host."""
+    shown = notifications.set_account_urls(state.runtime, account.id, text)
+    if not shown:
+        return Done("The account's own notification URLs are removed.", {"account_targets": []})
+    return Done(f"Notifications of {account.name} also go to {', '.join(shown)}.", {"account_targets": shown})
+
+
+def test_notification(state: WebState, account: Account) -> Done:
+    """Send one test notification now (DeliveryFailed, ConfigError: the reason, without secrets)."""
+    sent = notifications.send_test(state.runtime, account.id)
+    return Done(f"Test notification sent to {sent['targets']}.", {"notification": sent})
 
 
 # --- Garmin login ----------------------------------------------------------------------

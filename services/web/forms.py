@@ -244,3 +244,17 @@ def mfa_code(data: Mapping[str, Any]) -> str:
     if not code or not code.isdigit() or not 4 <= len(code) <= 10:
         raise BadInput("the security code is the 4 to 10 digits Garmin sent you")
     return code
+
+
+def notify_urls(data: Mapping[str, Any]) -> str | None:
+    """Apprise URLs, one per line or separated by commas or spaces (newlines allowed here)."""
+    value = data.get("urls")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadInput("urls must be text")
+    if len(value) > 4000:
+        raise BadInput("the notification URLs are too long (at most 4000 characters)")
+    if any(ord(ch) < 32 and ch not in "\r\n\t" for ch in value):
+        raise BadInput("urls contains control characters")
+    return value.strip() or None

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from shared.models import Account
+from shared.notify import history
+from shared.notify.expiry import expiry
 from shared.redact import mask_url
 from shared.reports import account_dict
 from shared.schedules import PRESETS, ScheduleView, get_schedule
@@ -82,6 +84,15 @@ def schedule(session: Session, account: Account) -> dict[str, Any]:
 
 def _schedule(session: Session, account_id: int) -> dict[str, Any]:
     return ScheduleView.of(get_schedule(session, account_id), account_id).as_dict()
+
+
+def account_page(state: WebState, session: Session, account: Account) -> dict[str, Any]:
+    """The account page's extras: when the tokens need a new login, where notifications go."""
+    settings = state.settings
+    return {
+        "token_expiry": expiry(account.refresh_expires_at, settings.token_warn_days),
+        "notifications": history.overview(session, settings, state.runtime.cipher, account.id),
+    }
 
 
 def workers(state: WebState) -> dict[str, Any]:
