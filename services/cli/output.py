@@ -20,12 +20,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 from rich.progress import Progress as RichProgress
 
 from shared.archive import Outcome
+from shared.fit_deep import DESCRIPTIONS
 from shared.garmin_values import clean_json, strip_controls
 from shared.inprocess import Progress
 from shared.models import SyncRun
 from shared.schedules import ScheduleView
 from shared.usecases.schedule import Mirror
-from shared.verify import Problem
+from shared.verify import Problem, Tally
 
 # Pipes and files get whole lines; a terminal gets its own width.
 err = Console(stderr=True, soft_wrap=True)
@@ -187,13 +188,35 @@ def duration(seconds: float) -> str:
     return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def problems(checked: int, found: list[Problem], as_json: bool) -> None:
+def problems(
+    checked: int, found: list[Problem], as_json: bool, tally: Tally | None = None, seconds: float = 0.0
+) -> None:
+    """The problems found; with --deep, how many FIT files passed, failed or skipped each check."""
     if as_json:
-        print_json({"checked": checked, "problems": [p.__dict__ for p in found]})
+        data: dict[str, Any] = {"checked": checked, "problems": [p.__dict__ for p in found]}
+        if tally is not None:
+            data["deep"] = {"fit_files": tally.files, "checks": tally.as_dict()}
+        print_json(data)
         return
     for problem in found:
         out.print(f"[red]{problem.activity_id}[/red] {safe(problem.path)}: {safe(problem.reason)}")
+    if tally is not None:
+        deep_table(tally, seconds)
     out.print(f"Checked {checked} files: {len(found)} problem(s).")
+
+
+def deep_table(tally: Tally, seconds: float) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", title=f"Deep checks of {tally.files} FIT file(s)")
+    for column in ("check", "passed", "failed", "skipped", "what it checks"):
+        table.add_column(column, justify="right" if column in ("passed", "failed", "skipped") else "left")
+    for name, counts in tally.as_dict().items():
+        failed = f"[red]{counts['failed']}[/red]" if counts["failed"] else "0"
+        table.add_row(name, str(counts["passed"]), failed, str(counts["skipped"]), DESCRIPTIONS[name])
+    out.print(table)
+    if seconds > 0 and tally.files:
+        err.print(f"{tally.files / seconds:.1f} FIT files/s")
 
 
 def schedule(view: ScheduleView, note: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import data, formats
 from .data import Account, Activity
-from .fit_encoder import FitActivity, corrupt_crc, encode_activity
+from .fit_encoder import DEFECTS, FitActivity, corrupt_crc, encode_activity
 from .ratelimit import RateLimiter
 from .stats import Stats
 
@@ -217,15 +217,26 @@ class AccountWorld:
         return entry
 
     def original_zip(self, activity_id: int, fault: str | None = None) -> bytes:
-        """The download-service ZIP, optionally damaged (``broken_zip``/``corrupt_fit``)."""
+        """The download-service ZIP, optionally damaged (``faults.FILE_FAULTS``)."""
         act = self._require(activity_id)
         name, content = self.original_file(activity_id)
-        if fault == "corrupt_fit" and name.endswith(".fit"):
-            content = corrupt_crc(content)
+        if name.endswith(".fit"):
+            content = self._faulty_fit(activity_id, content, fault)
         body = formats.zip_single(name, content, act.uploaded_utc)
         if fault == "broken_zip":
             body = formats.truncate_zip(body)
         return body
+
+    def _faulty_fit(self, activity_id: int, content: bytes, fault: str | None) -> bytes:
+        """The FIT as the fault wants it: a wrong CRC, another activity's file, or a DEFECT."""
+        if fault == "corrupt_fit":
+            return corrupt_crc(content)
+        if fault == "other_activity":
+            others = [i for i in self.ids_by_kind("fit") if i != activity_id]
+            return self.original_file(others[0])[1] if others else content
+        if fault in DEFECTS:
+            return encode_activity(replace(self.track(activity_id), defect=fault))
+        return content
 
     def export(self, activity_id: int, fmt: str) -> bytes:
         """Garmin's GPX/TCX export (generated from the same track)."""
