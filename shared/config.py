@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from shared.errors import ConfigError
+from shared.errors import ConfigError, UsageError
 from shared.ratelimit_spec import RateSpec, parse_rate
 from shared.redact import mask_url
+from shared.schedules import validate_cron
 
 _DEFAULT_RATE = parse_rate("30/minute")  # frozen: one instance serves every Settings
 MAX_PAGE_SIZE = 1000  # Garmin answers 400 above this
@@ -60,6 +61,9 @@ class Settings:
     web_allowed_hosts: tuple[str, ...] = ()
     umask: int = 0o077
     web_secure_cookie: bool = False
+    # The reconcile (a full walk of Garmin's list) of every account with an enabled sync
+    # schedule, unless that account set its own; None ("off"): only where one was set.
+    reconcile_cron: str | None = "0 4 * * 0"
 
     @property
     def embedded(self) -> bool:
@@ -189,6 +193,18 @@ def _metrics_token(value: str | None) -> str | None:
     return value
 
 
+def _reconcile_cron(value: str | None) -> str | None:
+    """GARMINSYNC_RECONCILE_CRON: a cron (UTC) or a preset, or `off`."""
+    if value is None:
+        return str(_DEFAULTS["reconcile_cron"])
+    if value.strip().lower() in ("off", "none", "disabled"):
+        return None
+    try:
+        return validate_cron(value)
+    except UsageError as exc:
+        raise ConfigError(f"GARMINSYNC_RECONCILE_CRON: {exc}") from None
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = None) -> Settings:
     """Read settings: process environment first, then `.env` (cwd or GARMINSYNC_ENV_FILE)."""
     env = dict(os.environ if environ is None else environ)
@@ -240,6 +256,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         web_allowed_hosts=_allowed_hosts(get("GARMINSYNC_WEB_ALLOWED_HOSTS")),
         umask=_umask(get("GARMINSYNC_UMASK")),
         web_secure_cookie=_bool(raw, "GARMINSYNC_WEB_SECURE_COOKIE", "web_secure_cookie"),
+        reconcile_cron=_reconcile_cron(get("GARMINSYNC_RECONCILE_CRON")),
         **numbers,  # type: ignore[arg-type]
     )
 

@@ -221,7 +221,8 @@ def deep_table(tally: Tally, seconds: float) -> None:
 
 def schedule(view: ScheduleView, note: str) -> None:
     state = "enabled" if view.enabled else "disabled"
-    out.print(f"Schedule: [bold]{safe(view.cron)}[/bold] — {safe(view.description)} — {state} ({safe(note)})")
+    label = "Reconcile" if view.kind == "reconcile" else "Schedule"
+    out.print(f"{label}: [bold]{safe(view.cron)}[/bold] — {safe(view.description)} — {state} ({safe(note)})")
     if view.error:
         out.print(f"[yellow]{safe(view.error)}[/yellow]")
     for moment in view.next_runs if view.enabled else []:
