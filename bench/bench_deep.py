@@ -140,11 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         for c in cases for mode, m in c["modes"].items()
     ]  # fmt: skip
     print()
-    print(table(["samples", "files", "KB/file", "mode", "wall s", "files/s", "MB/s"], rows, "verify vs --deep"))
+    headers = ["samples", "files", "KB/file", "mode", "wall s", "files/s", "MB/s"]
+    print(table(headers, rows, "verify vs --deep"))
     if real:
         print()
-        print(table(["device file", "bytes", "ok", "files/s"],
-                    [[r["file"], r["bytes"], r["ok"], r["files_per_s"]] for r in real], "real device files"))  # fmt: skip
+        real_rows = [[r["file"], r["bytes"], r["ok"], r["files_per_s"]] for r in real]
+        print(table(["device file", "bytes", "ok", "files/s"], real_rows, "real device files"))
     path = write_result(NAME, {"machine": info, "cases": cases, "real_files": real, "load1_end": load1()})
     print(f"\nwrote {path}")
     return 0 if all(c["problems"] == 0 for c in cases) and all(r["ok"] for r in real) else 1

@@ -90,6 +90,8 @@ def sync_account(
             found=listing.found,
             new=listing.new,
             deleted=listing.deleted,
+            updated=listing.updated,
+            changed=listing.changed,
             queued=len(claimed),
         )
     return SyncSummary(run_id, listing.requests, listing.found, listing.new, listing.deleted, claimed)

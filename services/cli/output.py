@@ -25,6 +25,7 @@ from shared.garmin_values import clean_json, strip_controls
 from shared.inprocess import Progress
 from shared.models import SyncRun
 from shared.schedules import ScheduleView
+from shared.usecases.prune import Pruned
 from shared.usecases.schedule import Mirror
 from shared.verify import Problem, Tally
 
@@ -104,7 +105,8 @@ def activity_table(rows: list[dict[str, Any]]) -> None:
         table.add_column(column)
     for row in rows:
         cells = (row["id"], row["start_time"][:16].replace("T", " "), row["type"], row["name"])
-        table.add_row(*(safe(cell or "") for cell in (*cells, row["state"], row["file_path"])))
+        state = row["state"] + (" (deleted on Garmin)" if row["deleted_upstream"] else "")
+        table.add_row(*(safe(cell or "") for cell in (*cells, state, row["file_path"])))
     out.print(table)
     err.print(f"{len(rows)} activities")
 
@@ -117,6 +119,9 @@ def sync_report(run: SyncRun | None, run_id: int, counts: Counter[str], data_dir
         "list_requests": run.list_requests if run else None,
         "found": run.found if run else 0,
         "new": run.new if run else 0,
+        "updated": run.updated if run else 0,
+        "changed": run.changed if run else 0,
+        "deleted": run.deleted if run else 0,
         "downloaded": counts["downloaded"],
         "already": counts["already"],
         "no_file": counts["no_file"],
@@ -127,8 +132,14 @@ def sync_report(run: SyncRun | None, run_id: int, counts: Counter[str], data_dir
     if as_json:
         print_json(data)
         return
+    upstream = ", ".join(
+        f"{data[key]} {word}"
+        for key, word in (("updated", "renamed or retyped"), ("changed", "changed"), ("deleted", "deleted"))
+        if data[key]
+    )
     out.print(
-        f"Garmin's list: {data['found']} checked, {data['new']} new "
+        f"Garmin's list: {data['found']} checked, {data['new']} new"
+        f"{', ' + upstream if upstream else ''} "
         f"({data['list_requests']} request(s)). Downloaded {data['downloaded']}, "
         f"no file {data['no_file']}, failed {data['failed']}, deferred {data['deferred']}. "
         f"Files in {safe(data['data_dir'])}."
@@ -217,6 +228,21 @@ def deep_table(tally: Tally, seconds: float) -> None:
     out.print(table)
     if seconds > 0 and tally.files:
         err.print(f"{tally.files / seconds:.1f} FIT files/s")
+
+
+def pruned(result: Pruned, as_json: bool) -> None:
+    if as_json:
+        print_json({"pruned": result.done, "activity_ids": result.activity_ids, "files": result.files})
+        return
+    count = len(result.activity_ids)
+    if result.done:
+        out.print(f"Removed {count} activities deleted on Garmin ({result.files} file(s)).")
+    elif count:
+        out.print(f"{count} activities deleted on Garmin ({result.files} file(s)) would be removed:")
+        out.print(" ".join(str(activity_id) for activity_id in result.activity_ids))
+        err.print("Run `garminsync prune --deleted --yes` to remove them.")
+    else:
+        out.print("No activity deleted on Garmin: nothing to prune.")
 
 
 def schedule(view: ScheduleView, note: str) -> None:
