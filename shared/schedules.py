@@ -198,6 +198,17 @@ def all_schedules(session: Session) -> list[Schedule]:
     return list(session.scalars(select(Schedule).order_by(Schedule.account_id, Schedule.kind)))
 
 
+def reconcile_view(session: Session, account_id: int, default_reconcile: str | None) -> ScheduleView:
+    """The reconcile as beat runs it: its own cron, or the default while the sync schedule is on.
+    A reconcile with neither shows the cron it would get (weekly when the default is off)."""
+    planned = planned_schedules(all_schedules(session), default_reconcile)
+    plan = next((p for p in planned if (p.account_id, p.kind) == (account_id, ScheduleKind.RECONCILE)), None)
+    schedule = get_schedule(session, account_id, ScheduleKind.RECONCILE)
+    return ScheduleView.of(
+        schedule, account_id, ScheduleKind.RECONCILE, plan, default_reconcile or PRESETS["weekly"]
+    )
+
+
 def planned_schedules(schedules: list[Schedule], default_reconcile: str | None) -> list[Planned]:
     """What beat runs: each enabled sync schedule and, with it, its account's reconcile (its own
     cron, or `default_reconcile` when it has none; none when turned off or the default is off)."""

@@ -12,9 +12,12 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 import requests
 
 from services.simulator.server import SimulatorServer
+from shared.config import load_settings
+from shared.errors import ConfigError
 from tests.conftest import Cli, downloads_requested
 
 
@@ -44,7 +47,9 @@ def oldest_fit(sim: SimulatorServer, count: int) -> list[int]:
     return sim.state.ids_by_kind("fit")[-count:]
 
 
-def test_rename_and_type_change_are_picked_up_without_a_download(cli: Cli, simulator: SimulatorServer) -> None:
+def test_rename_and_type_change_are_picked_up_without_a_download(
+    cli: Cli, simulator: SimulatorServer
+) -> None:
     sync(cli)
     renamed, retyped = oldest_fit(simulator, 2)
     before = dict(rows(cli, "SELECT id, sha256 FROM activities"))
@@ -132,7 +137,9 @@ def test_changed_file_on_garmin_is_downloaded_again(cli: Cli, simulator: Simulat
     assert report["changed"] == 2 and report["updated"] == 0 and report["downloaded"] == 2
     assert sorted(downloads_requested(simulator)) == sorted((trimmed, moved))
     for activity_id, (old_path, old_sha) in files.items():
-        path, new_sha, state = one(cli, "SELECT file_path, sha256, state FROM activities WHERE id=?", activity_id)
+        path, new_sha, state = one(
+            cli, "SELECT file_path, sha256, state FROM activities WHERE id=?", activity_id
+        )
         assert state == "downloaded" and new_sha != old_sha
         assert sha(cli.data_dir / path) == new_sha
         if activity_id == moved:
@@ -159,3 +166,21 @@ def test_old_file_stays_until_the_new_one_checks_out(cli: Cli, simulator: Simula
     assert json.loads(result.stdout)["failed"] == 1
     assert sha(cli.data_dir / path) == old_sha  # the archived file is untouched
     assert one(cli, "SELECT state, file_path FROM activities WHERE id=?", trimmed) == ("failed", path)
+
+
+def test_reconcile_cron_setting_is_checked_and_the_simulator_refuses_bad_edits(
+    tmp_path: Path, simulator: SimulatorServer
+) -> None:
+    env = {"GARMINSYNC_DATA_DIR": str(tmp_path)}
+    assert load_settings(env).reconcile_cron == "0 4 * * 0"
+    assert load_settings({**env, "GARMINSYNC_RECONCILE_CRON": "off"}).reconcile_cron is None
+    assert load_settings({**env, "GARMINSYNC_RECONCILE_CRON": "daily"}).reconcile_cron == "30 3 * * *"
+    with pytest.raises(ConfigError, match=r"GARMINSYNC_RECONCILE_CRON: .*0 is Sunday"):
+        load_settings({**env, "GARMINSYNC_RECONCILE_CRON": "0 4 * * 7"})
+
+    target = simulator.state.activity_ids()[0]
+    url = f"{simulator.url}/__sim/activities"
+    assert requests.patch(f"{url}/1", json={"name": "x"}, timeout=10).status_code == 404
+    for bad in ({"colour": "red"}, {"duration_s": "long"}, {"type_key": "flying"}, {"duration_s": 0}):
+        assert requests.patch(f"{url}/{target}", json=bad, timeout=10).status_code == 400, bad
+    assert simulator.state.stats()["total"] == 0  # control requests are not counted

@@ -19,9 +19,8 @@ from shared.schedules import (
     DEFAULT_CRON,
     PRESETS,
     ScheduleView,
-    all_schedules,
     get_schedule,
-    planned_schedules,
+    reconcile_view,
     set_cron,
     set_enabled,
 )
@@ -46,12 +45,9 @@ def show(runtime: Runtime, account_id: int, kind: str = ScheduleKind.SYNC) -> Sc
     """The schedule of that kind as beat runs it (a reconcile without its own cron runs on
     GARMINSYNC_RECONCILE_CRON while the sync schedule is enabled)."""
     with create_session(runtime.settings.database_url) as session:
-        schedule = get_schedule(session, account_id, kind)
-        if kind != ScheduleKind.RECONCILE:
-            return ScheduleView.of(schedule, account_id, kind)
-        everything = planned_schedules(all_schedules(session), runtime.settings.reconcile_cron)
-        planned = next((p for p in everything if (p.account_id, p.kind) == (account_id, kind)), None)
-        return ScheduleView.of(schedule, account_id, kind, planned, _reconcile_cron(runtime))
+        if kind == ScheduleKind.RECONCILE:
+            return reconcile_view(session, account_id, runtime.settings.reconcile_cron)
+        return ScheduleView.of(get_schedule(session, account_id, kind), account_id, kind)
 
 
 def change(
@@ -71,14 +67,11 @@ def change(
         if cron is not None:
             set_cron(session, account_id, cron, kind)
         if enabled is not None:
-            default = _reconcile_cron(runtime) if kind == ScheduleKind.RECONCILE else DEFAULT_CRON
+            default = DEFAULT_CRON
+            if kind == ScheduleKind.RECONCILE:
+                default = runtime.settings.reconcile_cron or PRESETS["weekly"]
             set_enabled(session, account_id, enabled, kind, default)
     return ScheduleChanged(show(runtime, account_id, kind), _mirror(queue))
-
-
-def _reconcile_cron(runtime: Runtime) -> str:
-    """A reconcile's cron until one is set: GARMINSYNC_RECONCILE_CRON, or weekly when that is off."""
-    return runtime.settings.reconcile_cron or PRESETS["weekly"]
 
 
 def _mirror(queue: WorkQueue | None) -> Mirror:
