@@ -45,7 +45,8 @@ def verify(
     if not problems:
         raise typer.Exit(OK)
     if not repair:
-        output.err.print("Run `garminsync verify --repair` to download them again.")
+        again = "verify --deep --repair" if deep else "verify --repair"
+        output.err.print(f"Run `garminsync {again}` to download them again.")
         raise typer.Exit(PARTIAL)
     with output.DownloadBar(verbose) as downloads:
         handed = verifying.repair(ws.runtime, ws.delivery(downloads), ws.account_id, problems)
