@@ -69,6 +69,7 @@ def test_each_wrong_file_fails_its_check_and_repair_replaces_it(cli: Cli, simula
     assert text.exit_code == 4
     assert "Deep checks of" in text.stdout and "records" in text.stdout
     assert "the File Id says type course, not activity" in text.stdout
+    assert "garminsync verify --deep --repair" in text.stderr  # a plain repair would not see them
 
     simulator.state.reset_stats()
     repaired = cli("verify", "--deep", "--repair")
