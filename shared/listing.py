@@ -121,13 +121,16 @@ def _difference(activity: Activity, row: dict[str, Any]) -> str | None:
         if before is None or after is None:
             continue
         if isinstance(before, datetime):
-            before = before.replace(tzinfo=UTC) if before.tzinfo is None else before
-            gap = abs((after - before).total_seconds())
+            gap = abs((after - _utc(before)).total_seconds())
         else:
             gap = abs(after - before)
         if gap >= tolerance:
             return f"{column} {_shown(before)} → {_shown(after)}"
     return None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _shown(value: Any) -> str:
@@ -140,9 +143,11 @@ def _refresh_known(activity: Activity, row: dict[str, Any]) -> tuple[bool, bool]
     activity.deleted_at = None
     updated = activity.name != row["name"] or activity.activity_type != row["activity_type"]
     moved = _difference(activity, row)
-    for key in ("name", "activity_type", "start_time", "start_time_local", *MEASURES, "summary_json"):
+    for key in ("name", "activity_type", "start_time_local", *MEASURES, "summary_json"):
         if getattr(activity, key) != row[key]:
             setattr(activity, key, row[key])
+    if _utc(activity.start_time) != row["start_time"]:  # SQLite hands back naive UTC
+        activity.start_time = row["start_time"]
     if moved is None or activity.state != DownloadState.DOWNLOADED:
         return updated, False
     # The archived file stays (and stays recorded) until the new one is written over it.

@@ -63,9 +63,12 @@ def test_rename_and_type_change_are_picked_up_without_a_download(
     assert simulator.state.stats()["total"] == 1  # the first page only: old edits are not seen
     assert incremental["updated"] == 0
 
+    touched = dict(rows(cli, "SELECT id, updated_at FROM activities"))
     simulator.state.reset_stats()
     report = sync(cli, "--full")
     stats = simulator.state.stats()
+    after = dict(rows(cli, "SELECT id, updated_at FROM activities"))
+    assert {i for i in after if after[i] != touched[i]} == {renamed, retyped}  # nothing else rewritten
     assert stats["by_kind"].get("download", 0) == 0
     assert stats["by_kind"]["list"] == report["list_requests"] == stats["total"]
     assert report["updated"] == 2 and report["changed"] == 0 and report["downloaded"] == 0
