@@ -6,7 +6,6 @@ and a real `garminsync beat` against a real redis-server.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -70,19 +69,14 @@ def test_a_stored_impossible_cron_leaves_every_page_working(app: Flask) -> None:
     assert fixed.status_code == 200 and fixed.get_json()["error"] is None
 
 
-def beat_env(tmp_path: Path, redis_url: str, **extra: str) -> dict[str, Any]:
-    return {
+@pytest.mark.integration
+def test_beat_skips_one_bad_stored_schedule_and_runs_the_others(tmp_path: Path, redis_url: str) -> None:
+    env: dict[str, Any] = {
         **clean_environ(),
         "GARMINSYNC_DATA_DIR": str(tmp_path / "data"),
         "REDIS_URL": redis_url,
         "GARMINSYNC_ENV_FILE": str(tmp_path / "none.env"),
-        **extra,
     }
-
-
-@pytest.mark.integration
-def test_beat_skips_one_bad_stored_schedule_and_runs_the_others(tmp_path: Path, redis_url: str) -> None:
-    env = beat_env(tmp_path, redis_url)
     settings = web_settings(tmp_path, REDIS_URL=redis_url)
     seed_store(settings.database_url, activities=0, runs=0, tasks=0)  # account 1, cron 0 */6 * * *
     with create_session(settings.database_url) as session:
@@ -102,53 +96,3 @@ def test_beat_skips_one_bad_stored_schedule_and_runs_the_others(tmp_path: Path, 
     finally:
         procs.stop()
 
-
-@pytest.mark.integration
-def test_the_reconcile_has_its_own_redbeat_entry_that_beat_restores(tmp_path: Path, redis_url: str) -> None:
-    import json
-    import subprocess
-
-    from tests.conftest import GARMINSYNC
-
-    env = beat_env(tmp_path, redis_url, GARMINSYNC_RECONCILE_CRON="15 4 * * 0")
-
-    def garminsync(*args: str) -> str:
-        done = subprocess.run([GARMINSYNC, *args], env=env, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    sync_key, reconcile_key = "garminsync:redbeat:sync-account-1", "garminsync:redbeat:reconcile-account-1"
-    client = redis.Redis.from_url(redis_url)
-
-    def definition(key: str) -> dict[str, Any]:
-        return json.loads(client.hget(key, "definition") or "null")
-
-    garminsync("schedule", "set", "0 3 * * *")  # the sync schedule brings the default reconcile
-    assert definition(sync_key)["kwargs"] == {"account_id": 1, "trigger": "schedule", "full": False}
-    reconcile = definition(reconcile_key)
-    assert reconcile["task"] == "garminsync.sync_account"
-    assert reconcile["kwargs"] == {"account_id": 1, "trigger": "schedule", "full": True}
-    assert (reconcile["schedule"]["minute"], reconcile["schedule"]["hour"]) == ("15", "4")
-    shown = json.loads(garminsync("schedule", "show", "--json"))
-    assert shown["reconcile"]["cron"] == "15 4 * * 0" and shown["reconcile"]["enabled"] is True
-
-    procs = Processes(env, tmp_path / "logs")
-    try:
-        procs.beat()
-        procs.wait_for_line("beat", "Acquired lock", timeout=60)
-        client.flushall()  # Redis emptied: beat restores both entries from the database
-        wait_until(lambda: client.exists(sync_key) and client.exists(reconcile_key), 30, what="both entries")
-        garminsync("schedule", "set", "--reconcile", "30 2 * * 6")
-        assert definition(reconcile_key)["schedule"]["hour"] == "2"
-        garminsync("schedule", "disable", "--reconcile")
-        assert not client.exists(reconcile_key) and client.exists(sync_key)
-        time.sleep(6)  # a beat check later it stays off: disabled is not missing
-        assert not client.exists(reconcile_key)
-        garminsync("schedule", "disable")  # no sync schedule: no reconcile either
-        garminsync("schedule", "enable", "--reconcile")
-        assert not client.exists(sync_key) and not client.exists(reconcile_key)
-        garminsync("schedule", "enable")
-        assert definition(reconcile_key)["schedule"]["hour"] == "2"
-        assert procs.procs["beat"].poll() is None
-    finally:
-        procs.stop()
