@@ -95,4 +95,3 @@ def test_beat_skips_one_bad_stored_schedule_and_runs_the_others(tmp_path: Path, 
         assert "never runs" in procs.log("beat")
     finally:
         procs.stop()
-
