@@ -188,7 +188,19 @@ def archive_activity(
         last_error=None,
     )
     log.info("archived activity %s as %s", activity_id, stored.relative_path)
+    _drop_replaced(storage, activity, stored.relative_path)
     return Outcome(activity_id, "downloaded", path=stored.relative_path)
+
+
+def _drop_replaced(storage: Storage, activity: Activity, new_path: str) -> None:
+    """A file downloaded again under a new name (Garmin moved its start time) replaces the old
+    one only now that the new one is checked and recorded."""
+    old = activity.file_path
+    if old and old != new_path:
+        try:
+            storage.remove(old)
+        except StorageError as exc:
+            log.warning("activity %s: the replaced file stays: %s", activity.id, exc)
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float = 900.0) -> float:

@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from shared.errors import ConfigError
+from shared.errors import ConfigError, UsageError
 from shared.notify.kinds import ALL_EVENTS, CHOOSABLE
 from shared.notify.urls import check_urls, split_urls
 from shared.ratelimit_spec import RateSpec, parse_rate
 from shared.redact import mask_url
+from shared.schedules import validate_cron
 
 _DEFAULT_RATE = parse_rate("30/minute")  # frozen: one instance serves every Settings
 MAX_PAGE_SIZE = 1000  # Garmin answers 400 above this
@@ -67,6 +68,9 @@ class Settings:
     notify_events: frozenset[str] = ALL_EVENTS
     notify_cooldown_minutes: int = 10
     token_warn_days: int = 7
+    # The reconcile (a full walk of Garmin's list) of every account with an enabled sync
+    # schedule, unless that account set its own; None ("off"): only where one was set.
+    reconcile_cron: str | None = "0 4 * * 0"
 
     @property
     def embedded(self) -> bool:
@@ -213,6 +217,16 @@ def _notify_events(value: str | None) -> frozenset[str]:
             + ", ".join(CHOOSABLE)
         )
     return frozenset(names)
+def _reconcile_cron(value: str | None) -> str | None:
+    """GARMINSYNC_RECONCILE_CRON: a cron (UTC) or a preset, or `off`."""
+    if value is None:
+        return str(_DEFAULTS["reconcile_cron"])
+    if value.strip().lower() in ("off", "none", "disabled"):
+        return None
+    try:
+        return validate_cron(value)
+    except UsageError as exc:
+        raise ConfigError(f"GARMINSYNC_RECONCILE_CRON: {exc}") from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = None) -> Settings:
@@ -268,6 +282,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         web_secure_cookie=_bool(raw, "GARMINSYNC_WEB_SECURE_COOKIE", "web_secure_cookie"),
         notify_urls=check_urls(split_urls(get("GARMINSYNC_NOTIFY_URLS")), "GARMINSYNC_NOTIFY_URLS"),
         notify_events=_notify_events(get("GARMINSYNC_NOTIFY_EVENTS")),
+        reconcile_cron=_reconcile_cron(get("GARMINSYNC_RECONCILE_CRON")),
         **numbers,  # type: ignore[arg-type]
     )
 

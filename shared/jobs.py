@@ -91,6 +91,8 @@ def sync_account(
             found=listing.found,
             new=listing.new,
             deleted=listing.deleted,
+            updated=listing.updated,
+            changed=listing.changed,
             queued=len(claimed),
         )
     # After the listing, which refreshed the tokens if they were due: is a new login near?

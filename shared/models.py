@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -109,6 +110,8 @@ class Activity(Base):
     elapsed_s: Mapped[float | None] = mapped_column(Float)  # Garmin's elapsedDuration
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_upstream: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When a complete walk of Garmin's list first missed it (kept, never deleted unless asked).
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     summary_json: Mapped[str | None] = mapped_column(Text)
 
     state: Mapped[str] = mapped_column(String(16), default=DownloadState.MISSING)
@@ -150,6 +153,8 @@ class SyncRun(Base):
     found: Mapped[int] = mapped_column(Integer, default=0)
     new: Mapped[int] = mapped_column(Integer, default=0)
     deleted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)  # renamed or retyped on Garmin
+    changed: Mapped[int] = mapped_column(Integer, default=0)  # Garmin's file changed: downloaded again
     queued: Mapped[int] = mapped_column(Integer, default=0)
     downloaded: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
@@ -187,13 +192,22 @@ class TaskRun(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
+class ScheduleKind(enum.StrEnum):
+    """An incremental sync, or the reconcile: a full walk that notices upstream changes."""
+
+    SYNC = "sync"
+    RECONCILE = "reconcile"
+
+
 class Schedule(Base):
-    """A cron per account; the source of truth that RedBeat mirrors."""
+    """A cron per account and kind; the source of truth that RedBeat mirrors."""
 
     __tablename__ = "schedules"
+    __table_args__ = (UniqueConstraint("account_id", "kind", name="uq_schedules_account_kind"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default=ScheduleKind.SYNC)
     cron: Mapped[str] = mapped_column(String(64))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

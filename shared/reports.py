@@ -49,6 +49,7 @@ _ACTIVITY_FIELDS: dict[str, Callable[[Any], Any]] = {
     "distance_m": lambda a: finite(a.distance_m),
     "manual": lambda a: a.manual,
     "deleted_upstream": lambda a: a.deleted_upstream,
+    "deleted_at": lambda a: iso(a.deleted_at),
     "state": lambda a: a.state,
     "attempts": lambda a: a.attempts,
     "last_error": lambda a: a.last_error,
@@ -89,9 +90,12 @@ def account_dict(account: Account) -> dict[str, Any]:
 def activity_rows(
     db_url: str, account_id: int, which: str, filters: Filters, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    """`which`: all, missing (`shared.states`: not archived and on its way), downloaded."""
+    """`which`: all, missing (`shared.states`: not archived and on its way), downloaded, or
+    deleted (on Garmin; kept here)."""
     query = select(Activity).where(Activity.account_id == account_id, *filters.clauses())
-    if which == "missing":
+    if which == "deleted":
+        query = query.where(Activity.deleted_upstream.is_(True))
+    elif which == "missing":
         query = query.where(Activity.state.in_(MISSING_STATES))
     elif which == "downloaded":
         query = query.where(Activity.state == DownloadState.DOWNLOADED)
@@ -120,6 +124,8 @@ def run_dict(run: SyncRun) -> dict[str, Any]:
         "found": run.found,
         "new": run.new,
         "deleted": run.deleted,
+        "updated": run.updated,
+        "changed": run.changed,
         "queued": run.queued,
         "downloaded": run.downloaded,
         "failed": run.failed,

@@ -39,7 +39,16 @@ def store_task_id(database_url: str, run_id: int, task_id: str) -> None:
 
 
 def record_listing(
-    session: Session, run_id: int, *, requests: int, found: int, new: int, deleted: int, queued: int
+    session: Session,
+    run_id: int,
+    *,
+    requests: int,
+    found: int,
+    new: int,
+    deleted: int,
+    queued: int,
+    updated: int = 0,
+    changed: int = 0,
 ) -> None:
     run = session.get(SyncRun, run_id)
     if run is None:
@@ -48,6 +57,8 @@ def record_listing(
     run.found = found
     run.new = new
     run.deleted = deleted
+    run.updated = updated
+    run.changed = changed
     run.queued = queued
     maybe_finish(session, run)
 

@@ -126,6 +126,16 @@ class Storage:
         except OSError:
             return None
 
+    def remove(self, relative_path: str) -> bool:
+        """Delete an archived file (one replaced under a new name, or pruned); False if absent."""
+        try:
+            self.absolute(relative_path).unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot remove {relative_path}: {exc.strerror}") from None
+        return True
+
     def remove_partials(self, older_than_s: float = 3600) -> int:
         """Delete temp files a killed process left behind; return how many.
 

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,12 @@ def redis_value(client: redis.Redis, key: bytes) -> object:
         b"stream": lambda k: client.xrange(k),
     }
     return reads[kind](key) if kind in reads else None
+
+
+def next_minute_cron(lead_s: float = 5.0) -> tuple[str, datetime]:
+    """A daily cron (UTC) for the first whole minute at least `lead_s` from now, and that moment."""
+    moment = (datetime.now(UTC) + timedelta(seconds=lead_s + 60)).replace(second=0, microsecond=0)
+    return f"{moment.minute} {moment.hour} * * *", moment
 
 
 def wait_until(predicate: object, timeout: float = 60.0, interval: float = 0.2, what: str = "") -> None:

@@ -56,7 +56,7 @@ def test_postgresql(pg_url: str) -> None:
 
 
 def test_head_is_single() -> None:
-    assert head_revision() == "0004"
+    assert head_revision() == "0006"
 
 
 def upgrade_with_claims(url: str) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from .bootstrap import Options, setup_logging
-from .commands import download, listing, login, notify, processes, schedule, stats, status, sync, verify
+from .commands import download, listing, login, notify, processes, prune, schedule, stats, status, sync, verify
 
 app = typer.Typer(
     name="garminsync",
@@ -42,6 +42,7 @@ app.command()(sync.sync)
 app.command()(status.status)
 app.command()(verify.verify)
 app.command()(stats.stats)
+app.command()(prune.prune)
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(notify.app, name="notify")
 app.command()(processes.worker)

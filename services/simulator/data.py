@@ -180,6 +180,11 @@ class Activity:
         return self.type.gps and self.kind != "manual"
 
     @property
+    def elapsed_s(self) -> float:
+        """Garmin's `elapsedDuration`: the timer time plus the pauses; the FIT session says the same."""
+        return round(self.duration_s * 1.01, 3)
+
+    @property
     def end_utc(self) -> datetime:
         return self.start_utc + timedelta(seconds=self.duration_s)
 
@@ -385,6 +390,8 @@ def make_track(act: Activity, seed: int, records: int) -> FitActivity:
         records=out,
         laps=laps,
         calories=act.calories,
+        timer_s=act.duration_s,
+        elapsed_s=act.elapsed_s,
     )
 
 
@@ -435,7 +442,7 @@ def list_item(act: Activity, account: Account) -> dict[str, Any]:
         "activityType": _type_json(t),
         "eventType": {"typeId": 9, "typeKey": "uncategorized", "sortOrder": 10},
         "duration": act.duration_s,
-        "elapsedDuration": round(act.duration_s * 1.01, 3),
+        "elapsedDuration": act.elapsed_s,
         "movingDuration": float(int(act.duration_s * 0.97)),
         "calories": float(act.calories),
         "averageHR": float(act.avg_hr),
@@ -506,7 +513,7 @@ def detail(act: Activity, account: Account) -> dict[str, Any]:
         "startTimeGMT": _detail_time(act.start_utc),
         "duration": act.duration_s,
         "movingDuration": float(int(act.duration_s * 0.97)),
-        "elapsedDuration": round(act.duration_s * 1.01, 3),
+        "elapsedDuration": act.elapsed_s,
         "calories": float(act.calories),
         "averageHR": float(act.avg_hr),
         "maxHR": float(act.max_hr),

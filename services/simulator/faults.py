@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .fit_encoder import DEFECTS
+
 MATCHES = (
     "any",
     "list",
@@ -27,6 +29,9 @@ MATCHES = (
     "other",
 )
 BODIES = ("json", "html", "empty")
+# Bad payloads served with a 200: a cut ZIP, a wrong CRC, and files whose CRC is sound but
+# whose content is not the activity's recording (another activity's file, or a DEFECT).
+FILE_FAULTS = ("broken_zip", "corrupt_fit", "other_activity", *DEFECTS)
 
 
 class FaultSpecError(ValueError):
@@ -123,7 +128,7 @@ class Faults:
         self._lock = threading.Lock()
         self._rng = random.Random(f"faults:{seed}")
         self._rules: list[FaultRule] = []
-        self._file_faults: dict[str, dict[int, int]] = {"broken_zip": {}, "corrupt_fit": {}}
+        self._file_faults: dict[str, dict[int, int]] = {name: {} for name in FILE_FAULTS}
 
     def clear(self) -> None:
         with self._lock:
@@ -135,10 +140,10 @@ class Faults:
         """Add rules and/or activity faults; ``{"replace": true}`` clears first.
 
         Accepts a single rule, a list of rules, or an object with ``rules``,
-        ``broken_zip``, ``corrupt_fit`` and ``count`` (for the activity faults).
+        ``count`` and activity faults (``FILE_FAULTS``: each a list of ids).
         """
         rules: list[FaultRule] = []
-        files: dict[str, dict[int, int]] = {"broken_zip": {}, "corrupt_fit": {}}
+        files: dict[str, dict[int, int]] = {name: {} for name in FILE_FAULTS}
         replace = False
         if isinstance(spec, list):
             rules = [parse_rule(_mapping(r)) for r in spec]
@@ -146,7 +151,7 @@ class Faults:
             if {"match", "status", "delay_ms"} & set(spec):
                 rules = [parse_rule(spec)]
             else:
-                unknown = set(spec) - {"rules", "broken_zip", "corrupt_fit", "count", "replace"}
+                unknown = set(spec) - {"rules", "count", "replace", *FILE_FAULTS}
                 if unknown:
                     raise FaultSpecError(f"unknown keys: {sorted(unknown)}")
                 replace = bool(spec.get("replace", False))
@@ -154,7 +159,7 @@ class Faults:
                 count = _int_or_none(spec.get("count", 1), "count")
                 if count is None or count == 0 or count < -1:
                     raise FaultSpecError("count must be a positive number or -1")
-                for name in ("broken_zip", "corrupt_fit"):
+                for name in FILE_FAULTS:
                     ids = spec.get(name) or []
                     if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
                         raise FaultSpecError(f"{name} must be a list of activity ids")
@@ -189,9 +194,9 @@ class Faults:
         return None
 
     def take_file_fault(self, activity_id: int) -> str | None:
-        """``broken_zip`` or ``corrupt_fit`` if one is armed for this activity."""
+        """The activity fault (one of ``FILE_FAULTS``) armed for this activity, if any."""
         with self._lock:
-            for name in ("broken_zip", "corrupt_fit"):
+            for name in FILE_FAULTS:
                 left = self._file_faults[name].get(activity_id)
                 if left is None or left == 0:
                     continue
@@ -204,8 +209,7 @@ class Faults:
         with self._lock:
             return {
                 "rules": [asdict(r) for r in self._rules],
-                "broken_zip": {str(k): v for k, v in self._file_faults["broken_zip"].items()},
-                "corrupt_fit": {str(k): v for k, v in self._file_faults["corrupt_fit"].items()},
+                **{name: {str(k): v for k, v in self._file_faults[name].items()} for name in FILE_FAULTS},
             }
 
 

@@ -167,6 +167,10 @@ class SimState:
         """Delete upstream (as the athlete would on Garmin Connect)."""
         return self.world(account).delete_activity(activity_id)
 
+    def edit_activity(self, activity_id: int, *, account: str | None = None, **changes: Any) -> bool:
+        """Rename, retype, trim or move an activity upstream (``AccountWorld.edit_activity``)."""
+        return self.world(account).edit_activity(activity_id, **changes) is not None
+
     def search(self, *args: Any, account: str | None = None, **filters: Any) -> list[Activity]:
         """The list endpoint's filtering and paging (``AccountWorld.search``'s arguments)."""
         return self.world(account).search(*args, **filters)

@@ -25,7 +25,7 @@ from shared.usecases import notify as notifications
 from shared.usecases.delivery import REDIS
 from shared.usecases.downloads import download
 from shared.usecases.sync import sync
-from shared.verify import check_one
+from shared.verify import Tally, check_one
 
 from .context import WebState
 from .errors import BadInput, Conflict
@@ -95,11 +95,12 @@ def enqueue_filtered(state: WebState, account: Account, filters: ActivityFilters
 
 
 def verify_activity(state: WebState, account: Account, activity_id: int, session: Session) -> Done:
-    """Re-check the archived file's size, sha256 and FIT CRC (read-only)."""
+    """Re-check the archived file's size, sha256 and FIT CRC, and decode it (read-only)."""
     activity = get_activity(session, account.id, activity_id)
     if activity.state != DownloadState.DOWNLOADED:
         raise Conflict(f"activity {activity_id} is not archived (state: {activity.state}); nothing to verify")
-    reason = check_one(state.runtime.storage, activity)
+    problem = check_one(state.runtime.storage, activity, Tally())
+    reason = problem.reason if problem else None
     if reason is None:
         return Done(f"Activity {activity_id}: the file is intact.", {"ok": True, "reason": None})
     return Done(

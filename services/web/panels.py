@@ -17,7 +17,7 @@ from shared.notify import history
 from shared.notify.expiry import expiry
 from shared.redact import mask_url
 from shared.reports import account_dict
-from shared.schedules import PRESETS, ScheduleView, get_schedule
+from shared.schedules import PRESETS, ScheduleView, get_schedule, reconcile_view
 from shared.states import counters
 
 from .context import WebState, broker_health
@@ -78,8 +78,10 @@ def chart(state: WebState, session: Session, account: Account) -> dict[str, Any]
     return {"states": by_state, "months": months}
 
 
-def schedule(session: Session, account: Account) -> dict[str, Any]:
-    return {**_schedule(session, account.id), "presets": PRESETS}
+def schedule(state: WebState, session: Session, account: Account) -> dict[str, Any]:
+    """The sync schedule, its presets, and the reconcile that runs with it."""
+    reconcile = reconcile_view(session, account.id, state.settings.reconcile_cron)
+    return {**_schedule(session, account.id), "presets": PRESETS, "reconcile": reconcile.as_dict()}
 
 
 def _schedule(session: Session, account_id: int) -> dict[str, Any]:

@@ -202,7 +202,7 @@ def workers() -> Response:
 
 @bp.get("/schedule")
 def schedule() -> Response:
-    return jsonify(panels.schedule(db_session(), current_account()))
+    return jsonify(panels.schedule(web_state(), db_session(), current_account()))
 
 
 @bp.route("/schedule", methods=["POST", "PUT"])
@@ -211,7 +211,7 @@ def set_schedule() -> tuple[Response, int]:
     cron = forms.text(data, "cron", 120)
     enabled = forms.boolean(data, "enabled") if "enabled" in data else None
     done = actions.set_schedule(web_state(), current_account(), cron, enabled)
-    return jsonify({**done.as_dict(), **panels.schedule(db_session(), current_account())}), 200
+    return jsonify({**done.as_dict(), **panels.schedule(web_state(), db_session(), current_account())}), 200
 
 
 @bp.get("/schedule/preview")
