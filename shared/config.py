@@ -217,6 +217,8 @@ def _notify_events(value: str | None) -> frozenset[str]:
             + ", ".join(CHOOSABLE)
         )
     return frozenset(names)
+
+
 def _reconcile_cron(value: str | None) -> str | None:
     """GARMINSYNC_RECONCILE_CRON: a cron (UTC) or a preset, or `off`."""
     if value is None:

@@ -14,7 +14,19 @@ from typing import Annotated
 import typer
 
 from .bootstrap import Options, setup_logging
-from .commands import download, listing, login, notify, processes, prune, schedule, stats, status, sync, verify
+from .commands import (
+    download,
+    listing,
+    login,
+    notify,
+    processes,
+    prune,
+    schedule,
+    stats,
+    status,
+    sync,
+    verify,
+)
 
 app = typer.Typer(
     name="garminsync",
