@@ -15,7 +15,15 @@ from shared.config import normalize_database_url
 from shared.db import _alembic_config, create_session, ensure_schema, get_engine, head_revision
 from shared.models import Account, Activity, Base
 
-TABLES = {"accounts", "activities", "sync_runs", "task_runs", "schedules", "alembic_version"}
+TABLES = {
+    "accounts",
+    "activities",
+    "activity_files",
+    "sync_runs",
+    "task_runs",
+    "schedules",
+    "alembic_version",
+}
 
 
 def exercise(url: str) -> None:
@@ -56,7 +64,7 @@ def test_postgresql(pg_url: str) -> None:
 
 
 def test_head_is_single() -> None:
-    assert head_revision() == "0003"
+    assert head_revision() == "0005"
 
 
 def upgrade_with_claims(url: str) -> None:
