@@ -25,9 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+from sqlalchemy.orm import Session
+
 from shared.backlog import backlog_counts, expire_leases, hand_back, in_flight_counts, take_due, unpublish
 from shared.coordination import Coordinator
 from shared.db import create_session
+from shared.extras import Wants, request_costs
 from shared.ratelimit import RateLimiter, account_key
 from shared.recovery import recover_lost_state
 from shared.runs import close_lost_runs, close_settled_runs
@@ -89,6 +92,8 @@ class Dispatcher:
     downloading_lease_s: float
     max_wait_s: float
     clock: Callable[[], float] = time.monotonic
+    # Extra formats and details make a download cost more than one request (docs/DECISIONS.md, 22).
+    wants: Wants = field(default_factory=Wants)
     _last_housekeeping: float = field(default=-1e9, init=False)
     _last_summary: float = field(default=-1e9, init=False)
     _leading: bool = field(default=False, init=False)
@@ -157,14 +162,27 @@ class Dispatcher:
                 handed = hand_back(session, lost)
             log.warning("worker %s is gone: %d of its downloads go back to the backlog", worker, handed)
 
+    @property
+    def max_cost(self) -> int:
+        """The most requests one download makes: the original, each extra format, the details;
+        never more than the budget holds, or it could never be published."""
+        return min(1 + len(self.wants.formats) + self.wants.details, self.limiter.rate.amount)
+
+    def costs(self, session: Session, activity_ids: list[int]) -> dict[int, int]:
+        return {
+            activity_id: min(cost, self.max_cost)
+            for activity_id, cost in request_costs(session, activity_ids, self.wants).items()
+        }
+
     def grants(self, backlog: dict[int, int], in_flight: dict[int, int]) -> dict[int, int]:
-        """How many downloads each account may publish now."""
+        """How many requests' worth of downloads each account may publish now (with no extras
+        wanted, a download is one request: the number of downloads)."""
         wanted: dict[int, int] = {}
         for account_id, waiting in backlog.items():
             if self.coordinator.has_flag(listing_flag(account_id)):
                 continue  # its sync is reading the list: that takes the budget first
             free = self.limiter.free_slots(account_key(account_id), self.lookahead_s)
-            room = min(waiting, free - in_flight.get(account_id, 0), MAX_PER_TICK)
+            room = min(waiting * self.max_cost, free - in_flight.get(account_id, 0), MAX_PER_TICK)
             if room > 0:
                 wanted[account_id] = room
         shared = self.limiter.global_free_slots(self.lookahead_s)
@@ -179,12 +197,13 @@ class Dispatcher:
             backlog = backlog_counts(session, now)
             if not backlog:
                 return 0
-            in_flight = in_flight_counts(session)
+            cost = self.costs if self.wants.any else None
+            in_flight = in_flight_counts(session, cost)
         grants = self.grants(backlog, in_flight)
         total = 0
         for account_id, count in grants.items():
             with create_session(self.database_url) as session:
-                ids = take_due(session, account_id, count, now)
+                ids = take_due(session, account_id, count, now, cost)
             if not ids:
                 continue
             try:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.worker.names import DOWNLOAD_QUEUE, DOWNLOAD_TASK
 from services.worker.signals import record_queued_many
 from shared.errors import BrokerUnavailable, GarminSyncError
+from shared.extras import Wants
 from shared.pacing import Dispatcher
 from shared.runtime import get_runtime
 
@@ -70,6 +71,7 @@ class DispatcherThread(threading.Thread):
             worker=worker,
             downloading_lease_s=downloading_lease_s,
             max_wait_s=runtime.settings.max_wait_s,
+            wants=Wants.of(runtime.settings),
         )
         self._stop_event = threading.Event()
         self._trouble: str | None = None
