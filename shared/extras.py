@@ -97,6 +97,25 @@ def files_of(session: Session, activity_ids: Iterable[int]) -> dict[int, dict[st
     return found
 
 
+def archived_formats(session: Session, originals: dict[int, str | None]) -> dict[int, list[str]]:
+    """The formats each activity has in the archive: its original's (`originals`: None when it
+    has none archived), then the exports beside it."""
+    formats: dict[int, list[str]] = {
+        activity_id: [fmt] if fmt else [] for activity_id, fmt in originals.items()
+    }
+    ids = list(originals)
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(ActivityFile.activity_id, ActivityFile.format)
+            .where(ActivityFile.activity_id.in_(ids[start : start + 500]), ActivityFile.format != SIDECAR)
+            .where(ActivityFile.sha256.is_not(None))
+            .order_by(ActivityFile.activity_id, ActivityFile.format)
+        )
+        for activity_id, fmt in rows.tuples():
+            formats[activity_id].append(fmt)
+    return formats
+
+
 def request_costs(session: Session, activity_ids: list[int], wants: Wants) -> dict[int, int]:
     """Requests each activity's download will make (at least one): the original unless it is
     recorded, plus every lacking format and the details."""

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from .bootstrap import Options, setup_logging
-from .commands import download, listing, login, processes, schedule, status, sync, verify
+from .commands import download, export, listing, login, processes, schedule, status, sync, verify
 
 app = typer.Typer(
     name="garminsync",
@@ -41,6 +41,7 @@ app.command()(download.download)
 app.command()(sync.sync)
 app.command()(status.status)
 app.command()(verify.verify)
+app.command()(export.export)
 app.add_typer(schedule.app, name="schedule")
 app.command()(processes.worker)
 app.command()(processes.beat)
