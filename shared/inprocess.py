@@ -16,6 +16,7 @@ from collections.abc import Callable
 from shared import jobs
 from shared.archive import Outcome
 from shared.db import create_session
+from shared.manifest import refresh_manifest
 from shared.planning import Filters, release
 from shared.runs import fail_run
 from shared.runtime import Runtime
@@ -89,4 +90,5 @@ def download_inline(
         if unsettled:
             with create_session(runtime.settings.database_url) as session:
                 release(session, sorted(unsettled))
+    refresh_manifest(runtime.settings.database_url, runtime.storage)
     return counts

@@ -31,9 +31,11 @@ from shared.backlog import backlog_counts, expire_leases, hand_back, in_flight_c
 from shared.coordination import Coordinator
 from shared.db import create_session
 from shared.extras import Wants, request_costs
+from shared.manifest import refresh_manifest
 from shared.ratelimit import RateLimiter, account_key
 from shared.recovery import recover_lost_state
 from shared.runs import close_lost_runs, close_settled_runs
+from shared.storage import Storage
 from shared.task_history import busy_workers, mark_lost
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ LOST_SYNC_AFTER_S = 3600  # a run still listing after this lost its sync task
 LOG_SUMMARY_EVERY_S = 60.0
 ALIVE_TTL_MS = 15_000  # a worker that has not said so for this long is dead
 MAX_PER_TICK = 1000
+MANIFEST_EVERY_S = 60.0  # rewritten at most this often while files keep arriving
 
 Publish = Callable[[list[int]], None]
 
@@ -94,8 +97,11 @@ class Dispatcher:
     clock: Callable[[], float] = time.monotonic
     # Extra formats and details make a download cost more than one request (docs/DECISIONS.md, 22).
     wants: Wants = field(default_factory=Wants)
+    # Where the manifest is kept up to date (None: not by this dispatcher).
+    storage: Storage | None = None
     _last_housekeeping: float = field(default=-1e9, init=False)
     _last_summary: float = field(default=-1e9, init=False)
+    _last_manifest: float = field(default=-1e9, init=False)
     _leading: bool = field(default=False, init=False)
     _rotation: int = field(default=0, init=False)
     _published: int = field(default=0, init=False)
@@ -146,6 +152,9 @@ class Dispatcher:
         with create_session(self.database_url) as session:
             expired = expire_leases(session, now, self.downloading_lease_s)
             closed = close_settled_runs(session) + close_lost_runs(session, LOST_SYNC_AFTER_S)
+        if self.storage is not None and self.clock() - self._last_manifest >= MANIFEST_EVERY_S:
+            self._last_manifest = self.clock()
+            refresh_manifest(self.database_url, self.storage)
         if expired:
             log.warning("%d downloads whose task was lost are published again", expired)
         if closed:

@@ -72,6 +72,7 @@ class DispatcherThread(threading.Thread):
             downloading_lease_s=downloading_lease_s,
             max_wait_s=runtime.settings.max_wait_s,
             wants=Wants.of(runtime.settings),
+            storage=runtime.storage,
         )
         self._stop_event = threading.Event()
         self._trouble: str | None = None
