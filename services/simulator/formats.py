@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import datetime
 from xml.sax.saxutils import escape
@@ -11,6 +12,16 @@ from .data import DEVICES, Activity
 from .fit_encoder import FitActivity
 
 DEVICE_NAMES = dict(DEVICES)
+
+
+# Characters XML 1.0 cannot carry at all (even escaped): C0 controls but tab, LF and CR;
+# lone surrogates; U+FFFE/U+FFFF. Garmin's exports leave them out of names.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _text(value: str) -> str:
+    """A name as XML character data: escaped, and without what XML cannot hold."""
+    return escape(_NOT_XML.sub("", value))
 
 
 def _iso(dt: datetime) -> str:
@@ -42,7 +53,7 @@ def gpx(act: Activity, track: FitActivity) -> bytes:
         ' xmlns:ns2="http://www.garmin.com/xmlschemas/GpxExtensions/v3">'
         '<metadata><link href="connect.garmin.com"><text>Garmin Connect</text></link>'
         f"<time>{_iso(act.start_utc)}</time></metadata>"
-        f"<trk><name>{escape(act.name)}</name><type>{act.type_key}</type>"
+        f"<trk><name>{_text(act.name)}</name><type>{act.type_key}</type>"
         f"<trkseg>{''.join(points)}</trkseg></trk></gpx>\n"
     )
     return doc.encode("utf-8")
@@ -94,7 +105,7 @@ def tcx(act: Activity, track: FitActivity) -> bytes:
         ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
         f'<Activities><Activity Sport="{act.type.tcx_sport}">'
         f"<Id>{_iso(act.start_utc)}</Id>{''.join(laps)}"
-        f"<Notes>{escape(act.name)}</Notes>"
+        f"<Notes>{_text(act.name)}</Notes>"
         '<Creator xsi:type="Device_t">'
         f"<Name>{DEVICE_NAMES.get(track.product, 'Garmin')}</Name>"
         f"<UnitId>{track.serial_number}</UnitId><ProductID>{track.product}</ProductID>"
