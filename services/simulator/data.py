@@ -113,6 +113,9 @@ HOSTILE_NAMES = (
     'Quotes "and" <tags> & pipes | stars *',
     "Tab\tand\nnewline",
     "Ünïcödé Straßenlauf — 東京 " + "x" * 220,
+    # Read as formulas by spreadsheets opening a CSV export (CSV injection).
+    '=HYPERLINK("https://evil.example/x","Long Run")',
+    "@SUM(1+1) -tempo +strides",
 )
 
 # Numbers Garmin might send that no client can take as they are: an id beyond a
