@@ -73,7 +73,9 @@ def test_export_csv_json_parquet(hostile_cli: Any, tmp_path: Path) -> None:
     reader = csv.DictReader(io.StringIO(result.stdout, newline=""))
     assert reader.fieldnames == COLUMNS
     records = list(reader)
-    assert [int(r["id"]) for r in records] == sorted(rows, key=lambda i: (rows[i]["start_time"], i), reverse=True)
+    assert [int(r["id"]) for r in records] == sorted(
+        rows, key=lambda i: (rows[i]["start_time"], i), reverse=True
+    )
     assert_spreadsheet_safe(records, names)
     for record in records:
         row = rows[int(record["id"])]
@@ -87,7 +89,9 @@ def test_export_csv_json_parquet(hostile_cli: Any, tmp_path: Path) -> None:
     as_json = cli("export", "--format", "json", "--since", "2025-01-01", "--type", "running")
     assert as_json.exit_code == 0, as_json.output
     items = json.loads(as_json.stdout)
-    listed = json.loads(cli("list", "--offline", "--json", "--since", "2025-01-01", "--type", "running").stdout)
+    listed = json.loads(
+        cli("list", "--offline", "--json", "--since", "2025-01-01", "--type", "running").stdout
+    )
     assert [item["id"] for item in items] == [row["id"] for row in listed] and items
     for item in items:
         assert list(item) == COLUMNS and item["name"] == names[item["id"]]  # JSON keeps names as they are
@@ -136,7 +140,9 @@ def web(tmp_path: Path) -> Flask:
     with create_session(settings.database_url) as session:
         session.execute(update(Activity).where(Activity.id == BASE_ID).values(name='=HYPERLINK("x","y")'))
         session.execute(update(Activity).where(Activity.id == BASE_ID + 7).values(name="@SUM(1+1)"))
-        session.add(ActivityFile(activity_id=BASE_ID + 7, format="gpx", path="fit/x.gpx", size=1, sha256="0" * 64))
+        session.add(
+            ActivityFile(activity_id=BASE_ID + 7, format="gpx", path="fit/x.gpx", size=1, sha256="0" * 64)
+        )
     return create_app(settings, broker=FakeBroker())
 
 
@@ -157,7 +163,9 @@ def test_dashboard_download_csv(web: Flask) -> None:
     assert [int(r["id"]) for r in records] == [item["id"] for item in shown["items"]]
     assert {r["type"] for r in records} == {"running"} and {r["state"] for r in records} == {"downloaded"}
 
-    everything = list(csv.DictReader(io.StringIO(client.get("/activities/export.csv").get_data(as_text=True))))
+    everything = list(
+        csv.DictReader(io.StringIO(client.get("/activities/export.csv").get_data(as_text=True)))
+    )
     assert len(everything) == 300
     by_id = {int(r["id"]): r for r in everything}
     assert by_id[BASE_ID]["name"] == '\'=HYPERLINK("x","y")' and by_id[BASE_ID + 7]["name"] == "'@SUM(1+1)"
