@@ -162,6 +162,12 @@ def release_account(session: Session, account_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def busy(session: Session) -> bool:
+    """Some download, of any account, is claimed and not settled."""
+    claimed = select(Activity.id).where(Activity.state.in_([DownloadState.QUEUED, DownloadState.DOWNLOADING]))
+    return session.scalar(claimed.limit(1)) is not None
+
+
 def account_backlog(session: Session, account_id: int) -> dict[str, int]:
     """What of an account's claims waits for the budget, and what is published to the workers."""
     rows = session.execute(

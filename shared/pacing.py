@@ -27,7 +27,15 @@ from uuid import uuid4
 
 from sqlalchemy.orm import Session
 
-from shared.backlog import backlog_counts, expire_leases, hand_back, in_flight_counts, take_due, unpublish
+from shared.backlog import (
+    backlog_counts,
+    busy,
+    expire_leases,
+    hand_back,
+    in_flight_counts,
+    take_due,
+    unpublish,
+)
 from shared.coordination import Coordinator
 from shared.db import create_session
 from shared.extras import Wants, request_costs
@@ -48,7 +56,7 @@ LOST_SYNC_AFTER_S = 3600  # a run still listing after this lost its sync task
 LOG_SUMMARY_EVERY_S = 60.0
 ALIVE_TTL_MS = 15_000  # a worker that has not said so for this long is dead
 MAX_PER_TICK = 1000
-MANIFEST_EVERY_S = 60.0  # rewritten at most this often while files keep arriving
+MANIFEST_EVERY_S = 60.0  # while downloads go on, the manifest is rewritten at most this often
 
 Publish = Callable[[list[int]], None]
 
@@ -152,13 +160,23 @@ class Dispatcher:
         with create_session(self.database_url) as session:
             expired = expire_leases(session, now, self.downloading_lease_s)
             closed = close_settled_runs(session) + close_lost_runs(session, LOST_SYNC_AFTER_S)
-        if self.storage is not None and self.clock() - self._last_manifest >= MANIFEST_EVERY_S:
-            self._last_manifest = self.clock()
-            refresh_manifest(self.database_url, self.storage)
+        self.keep_manifest()
         if expired:
             log.warning("%d downloads whose task was lost are published again", expired)
         if closed:
             log.info("closed %d sync run(s) with nothing left to do", closed)
+
+    def keep_manifest(self) -> None:
+        """Rewrite the manifest once the work is done, or once a minute while it goes on
+        (`refresh_manifest` writes only when files were recorded since)."""
+        if self.storage is None:
+            return
+        if self.clock() - self._last_manifest < MANIFEST_EVERY_S:
+            with create_session(self.database_url) as session:
+                if busy(session):
+                    return
+        self._last_manifest = self.clock()
+        refresh_manifest(self.database_url, self.storage)
 
     def recover_dead_workers(self, now: datetime) -> None:
         """Downloads a dead worker was running go back to the backlog at once, not after a lease."""
