@@ -41,6 +41,8 @@ COLUMNS = (
 )
 BATCH = 1000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The cells that hold text from users or from Garmin (the others are numbers, times, hashes, states).
+TEXT_COLUMNS = frozenset({"type", "name", "file", "formats"})
 PARQUET_HINT = "the parquet format needs pyarrow: pip install 'garminsync[parquet]' (or pip install pyarrow)"
 
 
@@ -64,27 +66,27 @@ def catalogue_rows(
         )
         .where(Activity.account_id == account_id, *filters.clauses())
         .order_by(Activity.start_time.desc(), Activity.id.desc())
-        .execution_options(yield_per=batch)
     )
     with create_session(db_url) as session:
-        for rows in session.execute(query).partitions():
-            archived = {
-                row.id: row.file_format if row.state == DownloadState.DOWNLOADED else None for row in rows
-            }
+        # Core, not the ORM: plain tuples, a third of the time per row.
+        result = session.connection().execution_options(yield_per=batch).execute(query)
+        for rows in result.tuples().partitions():
+            archived = {row[0]: row[8] if row[10] == DownloadState.DOWNLOADED else None for row in rows}
             formats = archived_formats(session, archived)
-            for row in rows:
+            for activity_id, start, local, kind, name, distance, duration, path, _fmt, sha256, state in rows:
+                kept = archived[activity_id] is not None
                 yield {
-                    "id": row.id,
-                    "start_time": iso(row.start_time),
-                    "start_time_local": row.start_time_local.isoformat() if row.start_time_local else None,
-                    "type": row.activity_type,
-                    "name": row.name,
-                    "distance_m": finite(row.distance_m),
-                    "duration_s": finite(row.duration_s),
-                    "file": row.file_path if archived[row.id] else None,
-                    "sha256": row.sha256 if archived[row.id] else None,
-                    "state": row.state,
-                    "formats": formats[row.id],
+                    "id": activity_id,
+                    "start_time": iso(start),
+                    "start_time_local": local.isoformat() if local else None,
+                    "type": kind,
+                    "name": name,
+                    "distance_m": finite(distance),
+                    "duration_s": finite(duration),
+                    "file": path if kept else None,
+                    "sha256": sha256 if kept else None,
+                    "state": state,
+                    "formats": formats[activity_id],
                 }
 
 
@@ -103,7 +105,7 @@ def csv_chunks(rows: Iterable[dict[str, Any]], every: int = 500) -> Iterator[byt
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for count, row in enumerate(rows, 1):
-        writer.writerow([spreadsheet_safe(row[column]) for column in COLUMNS])
+        writer.writerow([spreadsheet_safe(row[c]) if c in TEXT_COLUMNS else row[c] for c in COLUMNS])
         if count % every == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

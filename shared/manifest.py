@@ -60,10 +60,9 @@ def manifest_entries(db_url: str, batch: int = BATCH) -> Iterator[dict[str, Any]
         .order_by(ActivityFile.activity_id, ActivityFile.format)
     )
     with create_session(db_url) as session:
+        connection = session.connection().execution_options(yield_per=batch)  # Core: plain tuples
         for query in (originals, beside):
-            for path, size, sha256, activity_id, fmt, account in session.execute(
-                query.execution_options(yield_per=batch)
-            ):
+            for path, size, sha256, activity_id, fmt, account in connection.execute(query).tuples():
                 yield {
                     "path": path,
                     "size": size,
