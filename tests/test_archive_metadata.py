@@ -254,3 +254,21 @@ def test_broken_and_hostile_exports_are_refused_and_the_original_stays(
     assert files(cli, "gpx")[bomb][1] is not None
     path, _fmt = originals[bomb]
     assert_export_is_the_activity(simulator, bomb, "gpx", cli.data_dir / path.replace(".fit", ".gpx"))
+
+
+def test_bad_format_settings_are_one_clear_line(cli: Cli, simulator: SimulatorServer) -> None:
+    cases = {
+        ("GARMINSYNC_FORMATS", "gpx,tcx"): "GARMINSYNC_FORMATS must include fit",
+        (
+            "GARMINSYNC_FORMATS",
+            "fit,kml",
+        ): "GARMINSYNC_FORMATS takes fit, gpx, tcx (comma-separated), got 'kml'",
+        ("GARMINSYNC_SAVE_DETAILS", "maybe"): "GARMINSYNC_SAVE_DETAILS must be true or false",
+    }
+    for (name, value), message in cases.items():
+        result = cli("download", "--missing", **{name: value})
+        assert result.exit_code == 5 and message in result.stderr, (name, value, result.output)
+        assert "Traceback" not in result.output
+    assert simulator.state.stats()["total"] == 0
+    accepted = cli("list", "--offline", GARMINSYNC_FORMATS=" FIT, gpx ,gpx", GARMINSYNC_SAVE_DETAILS="yes")
+    assert accepted.exit_code == 0, accepted.output

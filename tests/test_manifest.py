@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from services.simulator.server import SimulatorServer
-from tests.conftest import REPO, Cli
+from tests.conftest import Cli
 
 # The README's check without GarminSync (run in the data dir).
 SHA256SUM_CHECK = (
