@@ -272,3 +272,36 @@ def test_bad_format_settings_are_one_clear_line(cli: Cli, simulator: SimulatorSe
     assert simulator.state.stats()["total"] == 0
     accepted = cli("list", "--offline", GARMINSYNC_FORMATS=" FIT, gpx ,gpx", GARMINSYNC_SAVE_DETAILS="yes")
     assert accepted.exit_code == 0, accepted.output
+
+
+def test_a_failed_details_request_or_a_429_on_an_export_never_fails_the_original(
+    cli: Cli, simulator: SimulatorServer
+) -> None:
+    first, second = simulator.state.ids_by_kind("fit")[:2]
+    simulator.state.set_faults(
+        [
+            {"match": "detail", "status": 500, "count": 1, "ids": [first]},
+            {"match": "export", "status": 429, "count": 1, "ids": [second], "retry_after": 1},
+        ]
+    )
+    env = {"GARMINSYNC_FORMATS": "fit,gpx", "GARMINSYNC_SAVE_DETAILS": "1"}
+    assert cli("download", "--missing", **env).exit_code == 0
+    originals = archived(cli)
+    assert first in originals and second in originals
+    _path, content = sidecar(cli, first)
+    assert set(content) == {"summary"}  # the details wait for the next sync
+    _path, attempts, error = rows(
+        cli,
+        "SELECT path, attempts, last_error FROM activity_files WHERE activity_id=? AND format='json'",
+        first,
+    )[0]
+    assert attempts == 1 and "HTTP 500" in error
+    assert second not in {i for i, row in files(cli, "gpx").items() if row[1]}  # rate-limited: left for later
+    assert files(cli, "gpx").get(second, (None, None, 0, None))[2] == 0  # ... and not counted as an attempt
+    simulator.state.reset_stats()
+    assert cli("download", "--missing", **env).exit_code == 0
+    counted = by_kind(simulator)
+    assert counted["list"] == 1 and counted.get("download", 0) == 0
+    _path, content = sidecar(cli, first)
+    assert content["details"]["activityId"] == first
+    assert files(cli, "gpx")[second][1] is not None

@@ -17,8 +17,8 @@ from tests.stack import StackFactory, wait_until
 pytestmark = pytest.mark.integration
 
 
-def test_formats_details_and_sidecars_through_the_workers(sqlite_make: StackFactory) -> None:
-    stack = sqlite_make(
+def test_formats_details_and_sidecars_through_the_workers(make: StackFactory) -> None:
+    stack = make(
         activities=30,
         latency_ms=20,
         GARMINSYNC_RATE_LIMIT="12/second",

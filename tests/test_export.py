@@ -153,6 +153,9 @@ def test_dashboard_download_csv(web: Flask) -> None:
     assert client.post("/login", data={"password": WEB_PASSWORD, "csrf_token": token}).status_code == 302
     page = client.get("/activities?type=running&state=downloaded").get_data(as_text=True)
     assert 'href="/activities/export.csv?type=running&amp;state=downloaded"' in page
+    assert '<td class="d-none d-md-table-cell small text-nowrap activity-formats">fit gpx</td>' in page
+    detail = client.get(f"/api/activities/{BASE_ID + 7}").get_json()
+    assert detail["formats"] == ["fit", "gpx"]
 
     answer = client.get("/activities/export.csv?type=running&state=downloaded")
     assert answer.status_code == 200 and answer.is_streamed
