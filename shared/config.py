@@ -71,6 +71,10 @@ class Settings:
     # The reconcile (a full walk of Garmin's list) of every account with an enabled sync
     # schedule, unless that account set its own; None ("off"): only where one was set.
     reconcile_cron: str | None = "0 4 * * 0"
+    # What the archive keeps per activity: the original always, extra formats through
+    # Garmin's export endpoints, and Garmin's details in the sidecar (docs/DECISIONS.md, 31).
+    formats: tuple[str, ...] = ("fit",)
+    save_details: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -196,6 +200,24 @@ def _umask(value: str | None) -> int:
     return mask
 
 
+KNOWN_FORMATS = ("fit", "gpx", "tcx")
+
+
+def _formats(value: str | None) -> tuple[str, ...]:
+    """GARMINSYNC_FORMATS: `fit` (the original, always kept) plus any of `gpx`, `tcx`."""
+    if value is None:
+        return tuple(_DEFAULTS["formats"])
+    names = [name.strip().lower() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in KNOWN_FORMATS]
+    if unknown:
+        raise ConfigError(
+            f"GARMINSYNC_FORMATS takes {', '.join(KNOWN_FORMATS)} (comma-separated), got {unknown[0]!r}"
+        )
+    if "fit" not in names:
+        raise ConfigError("GARMINSYNC_FORMATS must include fit: the original file is always archived")
+    return tuple(dict.fromkeys(names))
+
+
 def _metrics_token(value: str | None) -> str | None:
     """GARMINSYNC_METRICS_TOKEN: a bearer token for Prometheus; long, so it cannot be guessed."""
     if value is not None and (len(value) < 16 or any(ch.isspace() or ord(ch) < 32 for ch in value)):
@@ -285,6 +307,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         notify_urls=check_urls(split_urls(get("GARMINSYNC_NOTIFY_URLS")), "GARMINSYNC_NOTIFY_URLS"),
         notify_events=_notify_events(get("GARMINSYNC_NOTIFY_EVENTS")),
         reconcile_cron=_reconcile_cron(get("GARMINSYNC_RECONCILE_CRON")),
+        formats=_formats(get("GARMINSYNC_FORMATS")),
+        save_details=_bool(raw, "GARMINSYNC_SAVE_DETAILS", "save_details"),
         **numbers,  # type: ignore[arg-type]
     )
 

@@ -48,6 +48,10 @@ class BadArchive(TransientError):
     """The downloaded original is damaged (broken ZIP, bad FIT CRC)."""
 
 
+class BadExport(TransientError):
+    """A GPX/TCX export that is not well-formed, not of its format, or of another activity."""
+
+
 class BrokerUnavailable(GarminSyncError):
     """Redis cannot be reached, so nothing can be enqueued."""
 

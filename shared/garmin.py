@@ -301,6 +301,22 @@ class GarminGateway:
                 garmin.download_activity(str(activity_id), dl_fmt=Garmin.ActivityDownloadFormat.ORIGINAL)
             )
 
+    def download_export(self, activity_id: int, fmt: str) -> bytes:
+        """Garmin's GPX or TCX export of an activity (plain XML, not a ZIP)."""
+        formats = {"gpx": Garmin.ActivityDownloadFormat.GPX, "tcx": Garmin.ActivityDownloadFormat.TCX}
+        garmin = self.connect()
+        with self._mapped_errors(f"{fmt.upper()} export of activity {activity_id}"):
+            return bytes(garmin.download_activity(str(activity_id), dl_fmt=formats[fmt]))
+
+    def activity_details(self, activity_id: int) -> dict[str, Any]:
+        """The activity's details (`/activity-service/activity/{id}`): one request."""
+        garmin = self.connect()
+        with self._mapped_errors(f"details of activity {activity_id}"):
+            answer = garmin.get_activity(str(activity_id))
+        if not isinstance(answer, dict):
+            raise TransientError(f"Garmin's details of activity {activity_id} were not an object")
+        return answer
+
     # --- interactive login -----------------------------------------------------
 
     def _login_guard(self) -> Any:

@@ -17,6 +17,7 @@ from shared import jobs
 from shared.archive import Outcome
 from shared.db import create_session
 from shared.notify.hooks import flush_quietly
+from shared.manifest import refresh_manifest
 from shared.planning import Filters, release
 from shared.runs import fail_run
 from shared.runtime import Runtime
@@ -93,4 +94,5 @@ def download_inline(
             with create_session(runtime.settings.database_url) as session:
                 release(session, sorted(unsettled))
         flush_quietly(runtime.settings, runtime.cipher)
+    refresh_manifest(runtime.settings.database_url, runtime.storage)
     return counts

@@ -158,6 +158,7 @@ def _refresh_known(activity: Activity, row: dict[str, Any]) -> tuple[bool, bool]
         return updated, False
     # The archived file stays (and stays recorded) until the new one is written over it.
     activity.state = DownloadState.MISSING
+    activity.refetch_original = True
     activity.attempts = 0
     activity.queued_at = None
     activity.last_error = f"changed on Garmin ({moved}); downloading it again"

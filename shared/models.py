@@ -112,6 +112,8 @@ class Activity(Base):
     deleted_upstream: Mapped[bool] = mapped_column(Boolean, default=False)
     # When a complete walk of Garmin's list first missed it (kept, never deleted unless asked).
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The recorded file is intact but not this activity's any more: fetch the original again.
+    refetch_original: Mapped[bool] = mapped_column(Boolean, default=False)
     summary_json: Mapped[str | None] = mapped_column(Text)
 
     state: Mapped[str] = mapped_column(String(16), default=DownloadState.MISSING)
@@ -134,6 +136,35 @@ class Activity(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     account: Mapped[Account] = relationship(back_populates="activities")
+    files: Mapped[list[ActivityFile]] = relationship(
+        back_populates="activity", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ActivityFile(Base):
+    """A file kept beside an activity's original: a GPX/TCX export or the `.json` sidecar.
+
+    The original stays on `activities` (file_path, sha256: the DESIGN's contract); these
+    rows are what the archive holds besides it, one per format. A row without a path is an
+    export that failed (`attempts`, `last_error`); for the sidecar (`json`), `details` says
+    whether Garmin's details are in it and `attempts` counts failed details requests.
+    """
+
+    __tablename__ = "activity_files"
+
+    activity_id: Mapped[int] = mapped_column(
+        ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    format: Mapped[str] = mapped_column(String(8), primary_key=True)  # gpx, tcx, json
+    path: Mapped[str | None] = mapped_column(String(1024))  # relative to the data dir
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    fetched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    activity: Mapped[Activity] = relationship(back_populates="files")
 
 
 class SyncRun(Base):

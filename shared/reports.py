@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from shared.backlog import account_backlog
 from shared.db import create_session
+from shared.extras import archived_formats
 from shared.garmin_values import finite
 from shared.models import Account, Activity, DownloadState, SyncRun
 from shared.notify import history
@@ -103,7 +104,14 @@ def activity_rows(
     if limit:
         query = query.limit(limit)
     with create_session(db_url) as session:
-        return [activity_dict(activity) for activity in session.scalars(query)]
+        activities = list(session.scalars(query))
+        formats = archived_formats(session, archived_originals(activities))
+        return [{**activity_dict(activity), "formats": formats[activity.id]} for activity in activities]
+
+
+def archived_originals(rows: Iterable[Any]) -> dict[int, str | None]:
+    """Per activity (or row with id, state, file_format): its archived original's format, or None."""
+    return {row.id: row.file_format if row.state == DownloadState.DOWNLOADED else None for row in rows}
 
 
 def find_run(db_url: str, run_id: int) -> SyncRun | None:

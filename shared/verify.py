@@ -130,6 +130,7 @@ def mark_for_redownload(db_url: str, activity_ids: list[int]) -> None:
                 .where(Activity.id.in_(activity_ids[start : start + 500]))
                 .values(
                     state=DownloadState.MISSING,
+                    refetch_original=True,
                     attempts=0,
                     queued_at=None,
                     last_error="failed verification; re-queued",

@@ -15,7 +15,16 @@ from shared.config import normalize_database_url
 from shared.db import _alembic_config, create_session, ensure_schema, get_engine, head_revision
 from shared.models import Account, Activity, Base
 
-TABLES = {"accounts", "activities", "sync_runs", "task_runs", "schedules", "notifications", "alembic_version"}
+TABLES = {
+    "accounts",
+    "activities",
+    "activity_files",
+    "sync_runs",
+    "task_runs",
+    "schedules",
+    "notifications",
+    "alembic_version",
+}
 
 
 def exercise(url: str) -> None:

@@ -1,14 +1,17 @@
 """upstream changes: when an activity was found deleted on Garmin, reconcile schedules, run counts
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-01 10:00:00.000000
 
 `activities.deleted_at`: when a complete walk of Garmin's list first missed
 the activity (rows already flagged get the time of this upgrade). Schedules
 get a kind (`sync`, `reconcile`): one of each per account. Sync runs count
 what they updated (renamed or retyped) and what they downloaded again
-because Garmin's copy changed.
+because Garmin's copy changed. `activities.refetch_original`: the recorded
+file is intact but no longer this activity's (Garmin's copy changed, or `verify
+--deep` found it wrong), so the next download fetches the original again
+instead of only what the archive lacks.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from alembic import op
 
 
 revision = '0006'
-down_revision = '0004'  # LEAD: re-chain to "0005" at merge
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
@@ -26,10 +29,15 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('activities', schema=None) as batch_op:
         batch_op.add_column(sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(
+            sa.Column('refetch_original', sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.execute("UPDATE activities SET deleted_at = CURRENT_TIMESTAMP WHERE deleted_upstream")
     with op.batch_alter_table('sync_runs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('updated', sa.Integer(), nullable=False, server_default='0'))
         batch_op.add_column(sa.Column('changed', sa.Integer(), nullable=False, server_default='0'))
+    with op.batch_alter_table('activities', schema=None) as batch_op:
+        batch_op.alter_column('refetch_original', server_default=None)
     with op.batch_alter_table('sync_runs', schema=None) as batch_op:
         batch_op.alter_column('updated', server_default=None)
         batch_op.alter_column('changed', server_default=None)
@@ -51,4 +59,5 @@ def downgrade() -> None:
         batch_op.drop_column('changed')
         batch_op.drop_column('updated')
     with op.batch_alter_table('activities', schema=None) as batch_op:
+        batch_op.drop_column('refetch_original')
         batch_op.drop_column('deleted_at')

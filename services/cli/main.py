@@ -16,6 +16,7 @@ import typer
 from .bootstrap import Options, setup_logging
 from .commands import (
     download,
+    export,
     listing,
     login,
     notify,
@@ -55,6 +56,7 @@ app.command()(status.status)
 app.command()(verify.verify)
 app.command()(stats.stats)
 app.command()(prune.prune)
+app.command()(export.export)
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(notify.app, name="notify")
 app.command()(processes.worker)

@@ -101,12 +101,13 @@ def activity_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for column in ("id", "start (UTC)", "type", "name", "state", "file"):
+    for column in ("id", "start (UTC)", "type", "name", "state", "formats", "file"):
         table.add_column(column)
     for row in rows:
         cells = (row["id"], row["start_time"][:16].replace("T", " "), row["type"], row["name"])
         state = row["state"] + (" (deleted on Garmin)" if row["deleted_upstream"] else "")
-        table.add_row(*(safe(cell or "") for cell in (*cells, state, row["file_path"])))
+        formats = ",".join(row.get("formats") or ())
+        table.add_row(*(safe(cell or "") for cell in (*cells, state, formats, row["file_path"])))
     out.print(table)
     err.print(f"{len(rows)} activities")
 

@@ -277,11 +277,16 @@ class AccountWorld:
             return encode_activity(replace(self.track(activity_id), defect=fault))
         return content
 
-    def export(self, activity_id: int, fmt: str) -> bytes:
-        """Garmin's GPX/TCX export (generated from the same track)."""
+    def export(self, activity_id: int, fmt: str, fault: str | None = None) -> bytes:
+        """Garmin's GPX/TCX export (generated from the same track), optionally damaged
+        (``faults.EXPORT_FAULTS``; ``wrong_activity`` serves another activity's export)."""
         act = self._require(activity_id)
-        track = self.track(activity_id)
-        return formats.gpx(act, track) if fmt == "gpx" else formats.tcx(act, track)
+        render = formats.gpx if fmt == "gpx" else formats.tcx
+        body = render(act, self.track(activity_id))
+        if fault is None:
+            return body
+        other = next((a for a in self.activities() if a.activity_id != activity_id), act)
+        return formats.damaged_export(body, fault, render(other, self.track(other.activity_id)))
 
     def _require(self, activity_id: int) -> Activity:
         act = self.get_activity(activity_id)

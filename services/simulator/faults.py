@@ -20,6 +20,7 @@ MATCHES = (
     "list",
     "count",
     "download",
+    "export",
     "detail",
     "token",
     "token_refresh",
@@ -29,9 +30,11 @@ MATCHES = (
     "other",
 )
 BODIES = ("json", "html", "empty")
-# Bad payloads served with a 200: a cut ZIP, a wrong CRC, and files whose CRC is sound but
-# whose content is not the activity's recording (another activity's file, or a DEFECT).
+# Bad payloads served with a 200. The original's ZIP: cut, a wrong CRC, or a file whose CRC is
+# sound but whose content is not the activity's recording (another activity's file, or a DEFECT).
 FILE_FAULTS = ("broken_zip", "corrupt_fit", "other_activity", *DEFECTS)
+EXPORT_FAULTS = ("broken_xml", "xml_bomb", "xml_external", "wrong_activity")  # GPX/TCX exports
+ACTIVITY_FAULTS = FILE_FAULTS + EXPORT_FAULTS
 
 
 class FaultSpecError(ValueError):
@@ -128,7 +131,7 @@ class Faults:
         self._lock = threading.Lock()
         self._rng = random.Random(f"faults:{seed}")
         self._rules: list[FaultRule] = []
-        self._file_faults: dict[str, dict[int, int]] = {name: {} for name in FILE_FAULTS}
+        self._file_faults: dict[str, dict[int, int]] = {name: {} for name in ACTIVITY_FAULTS}
 
     def clear(self) -> None:
         with self._lock:
@@ -140,10 +143,12 @@ class Faults:
         """Add rules and/or activity faults; ``{"replace": true}`` clears first.
 
         Accepts a single rule, a list of rules, or an object with ``rules``,
-        ``count`` and activity faults (``FILE_FAULTS``: each a list of ids).
+        activity faults (``FILE_FAULTS`` for the original;
+        ``broken_xml``, ``xml_bomb``, ``xml_external``, ``wrong_activity`` for
+        the GPX/TCX exports) and ``count`` (for the activity faults).
         """
         rules: list[FaultRule] = []
-        files: dict[str, dict[int, int]] = {name: {} for name in FILE_FAULTS}
+        files: dict[str, dict[int, int]] = {name: {} for name in ACTIVITY_FAULTS}
         replace = False
         if isinstance(spec, list):
             rules = [parse_rule(_mapping(r)) for r in spec]
@@ -151,7 +156,7 @@ class Faults:
             if {"match", "status", "delay_ms"} & set(spec):
                 rules = [parse_rule(spec)]
             else:
-                unknown = set(spec) - {"rules", "count", "replace", *FILE_FAULTS}
+                unknown = set(spec) - {"rules", "count", "replace", *ACTIVITY_FAULTS}
                 if unknown:
                     raise FaultSpecError(f"unknown keys: {sorted(unknown)}")
                 replace = bool(spec.get("replace", False))
@@ -159,7 +164,7 @@ class Faults:
                 count = _int_or_none(spec.get("count", 1), "count")
                 if count is None or count == 0 or count < -1:
                     raise FaultSpecError("count must be a positive number or -1")
-                for name in FILE_FAULTS:
+                for name in ACTIVITY_FAULTS:
                     ids = spec.get(name) or []
                     if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
                         raise FaultSpecError(f"{name} must be a list of activity ids")
@@ -193,10 +198,11 @@ class Faults:
                 return FaultRule(**asdict(rule))
         return None
 
-    def take_file_fault(self, activity_id: int) -> str | None:
-        """The activity fault (one of ``FILE_FAULTS``) armed for this activity, if any."""
+    def take_file_fault(self, activity_id: int, names: tuple[str, ...] = FILE_FAULTS) -> str | None:
+        """The first of ``names`` armed for this activity (``FILE_FAULTS`` for
+        the original; ``EXPORT_FAULTS`` for an export), using it up."""
         with self._lock:
-            for name in FILE_FAULTS:
+            for name in names:
                 left = self._file_faults[name].get(activity_id)
                 if left is None or left == 0:
                     continue
@@ -209,7 +215,7 @@ class Faults:
         with self._lock:
             return {
                 "rules": [asdict(r) for r in self._rules],
-                **{name: {str(k): v for k, v in self._file_faults[name].items()} for name in FILE_FAULTS},
+                **{name: {str(k): v for k, v in self._file_faults[name].items()} for name in ACTIVITY_FAULTS},
             }
 
 

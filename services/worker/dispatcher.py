@@ -23,6 +23,7 @@ from services.worker.names import DOWNLOAD_QUEUE, DOWNLOAD_TASK, NOTIFY_QUEUE, N
 from services.worker.signals import record_queued_many
 from shared.errors import BrokerUnavailable, GarminSyncError
 from shared.notify.delivery import relay
+from shared.extras import Wants
 from shared.pacing import Dispatcher
 from shared.runtime import get_runtime
 
@@ -92,6 +93,8 @@ class DispatcherThread(threading.Thread):
             worker=worker,
             downloading_lease_s=downloading_lease_s,
             max_wait_s=runtime.settings.max_wait_s,
+            wants=Wants.of(runtime.settings),
+            storage=runtime.storage,
         )
         self._stop_event = threading.Event()
         self._trouble: str | None = None

@@ -125,7 +125,7 @@ def enqueue() -> tuple[Response, int]:
 @bp.get("/activities/<activity_id>")
 def activity(activity_id: str) -> Response:
     found = get_activity(db_session(), current_account().id, forms.activity_id(activity_id))
-    return jsonify(activity_detail(found))
+    return jsonify(activity_detail(db_session(), found))
 
 
 @bp.post("/activities/<activity_id>/retry")
