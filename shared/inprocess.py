@@ -16,8 +16,8 @@ from collections.abc import Callable
 from shared import jobs
 from shared.archive import Outcome
 from shared.db import create_session
-from shared.notify.hooks import flush_quietly
 from shared.manifest import refresh_manifest
+from shared.notify.hooks import flush_quietly
 from shared.planning import Filters, release
 from shared.runs import fail_run
 from shared.runtime import Runtime

@@ -22,8 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.worker.names import DOWNLOAD_QUEUE, DOWNLOAD_TASK, NOTIFY_QUEUE, NOTIFY_TASK
 from services.worker.signals import record_queued_many
 from shared.errors import BrokerUnavailable, GarminSyncError
-from shared.notify.delivery import relay
 from shared.extras import Wants
+from shared.notify.delivery import relay
 from shared.pacing import Dispatcher
 from shared.runtime import get_runtime
 
