@@ -1,7 +1,7 @@
 """`python -m bench [NAME ...] [options]`: run the benchmarks, each in its own process.
 
 Every `bench/bench_NAME.py` is a benchmark (`throughput`, `fanout`,
-`unchanged`, `embedded`, `web`, ...). Each runs as `python -m bench.bench_NAME`
+`unchanged`, `embedded`, `web`, `export`, ...). Each runs as `python -m bench.bench_NAME`
 in a process group of its own, bounded by `--timeout`: on overrun it gets
 SIGTERM (it then stops what it started and removes its temp dirs), and
 SIGKILL 30 s later. Options this runner does not know (e.g. `--quick`) are
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench.common import PYTHON, REPO, load1
 
-ORDER = ["throughput", "pacing", "fanout", "unchanged", "embedded", "web"]
+ORDER = ["throughput", "pacing", "fanout", "unchanged", "embedded", "web", "export"]
 # Arguments a benchmark needs to write bench/results/NAME.json when run from here.
 DEFAULT_ARGS = {"web": ["--json", "bench/results/web.json"]}
 GRACE_S = 30

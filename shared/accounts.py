@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.db import create_session
 from shared.errors import AuthRequired, UsageError
 from shared.models import Account, TokenState
+from shared.notify import events
 from shared.tokens import TokenCipher, Tokens, now_utc, read_token_source
 
 DEFAULT_ACCOUNT = "default"
@@ -76,7 +77,8 @@ class AccountTokens:
             account = session.get(Account, self.account_id)
             return account is not None and account.token_state == TokenState.NEEDS_LOGIN
 
-    def save(self, tokens: Tokens) -> None:
+    def save(self, tokens: Tokens, refresh_expires_at: datetime | None = None) -> None:
+        """Store new tokens; `refresh_expires_at` from Garmin's answer, else the token's own `exp`."""
         with create_session(self.settings.database_url) as session:
             account = session.get(Account, self.account_id)
             if account is None:
@@ -85,13 +87,22 @@ class AccountTokens:
             account.token_state = TokenState.VALID
             account.token_error = None
             account.token_updated_at = now_utc()
+            account.refresh_expires_at = refresh_expires_at or tokens.refresh_expiry()
 
     def mark_needs_login(self, reason: str) -> None:
+        """The account needs a login; the change (not each worker that meets it) is notified."""
         with create_session(self.settings.database_url) as session:
-            account = session.get(Account, self.account_id)
-            if account is not None:
-                account.token_state = TokenState.NEEDS_LOGIN
-                account.token_error = reason[:500]
+            changed = session.execute(
+                update(Account)
+                .where(Account.id == self.account_id, Account.token_state != TokenState.NEEDS_LOGIN)
+                .values(token_state=TokenState.NEEDS_LOGIN, token_error=reason[:500])
+            )
+            if getattr(changed, "rowcount", 0):
+                events.login_needed(session, self.account_id, reason)
+            else:
+                session.execute(
+                    update(Account).where(Account.id == self.account_id).values(token_error=reason[:500])
+                )
 
     def login_blocked_until(self) -> datetime | None:
         with create_session(self.settings.database_url) as session:

@@ -24,10 +24,13 @@ from shared.errors import (
     TransientError,
     UsageError,
 )
+from shared.extras import SIDECAR, Wants
+from shared.fetch_extras import fetch_extras, lacking_extras
 from shared.fit import check_fit, sniff_format
 from shared.garmin import GarminGateway, unzip_original
 from shared.models import Activity, DownloadState
 from shared.runs import record_outcome
+from shared.sidecar import record_file, write_sidecar
 from shared.storage import Storage, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -110,33 +113,31 @@ def archive_activity(
     *,
     max_attempts: int,
     retry_base_s: float,
+    wants: Wants | None = None,
 ) -> Outcome:
-    """Archive one activity; transient trouble returns `retry` until attempts run out.
+    """Archive one activity: its original unless the recorded file is intact, then what it
+    lacks of `wants` (exports, details) and its sidecar; transient trouble with the original
+    returns `retry` until attempts run out, trouble with the extras never fails the original.
 
     Waiting for the budget is not an attempt: when the gateway may not wait
     that long (a worker), the activity goes back to the backlog untouched.
     """
+    wants = wants or Wants(max_attempts=max_attempts)
     begun = _begin(db_url, storage, activity_id)
     if isinstance(begun, Outcome):
         return begun
     activity = begun
+    # Intact on disk is not enough when Garmin's copy changed or a deep check found it wrong.
+    intact = file_intact(storage, activity) and not activity.refetch_original
     try:
-        gateway.wait_for_budget()
-        payload = gateway.download_original(activity_id)
-        original = unzip_original(payload)
-        fmt = sniff_format(original.entry_name, original.data)
-        if fmt == "fit":
-            check = check_fit(original.data)
-            if not check.ok:
-                raise BadArchive(f"the FIT file failed its check: {check.reason}")
-        relative = storage.relative_path(
-            activity_id, activity.start_time, fmt, activity.activity_type, activity.name
-        )
-        stored = storage.write_atomic(relative, original.data)
+        if not intact or lacking_extras(db_url, activity, wants):
+            gateway.wait_for_budget()
+        if not intact:
+            _fetch_original(db_url, storage, gateway, activity)
     except NotFound:
-        message = "Garmin has no original file for this activity (manual entry?)"
-        _settle(db_url, activity_id, state=DownloadState.NO_FILE, last_error=message)
-        return Outcome(activity_id, "no_file", message)
+        return _no_file(
+            db_url, storage, activity, "Garmin has no original file for this activity (manual entry?)"
+        )
     except RateLimited as exc:
         # Not the activity's fault: give the attempt back; the budget or cool-down decides when.
         _hand_back(db_url, activity, str(exc), None, attempt=False)
@@ -162,9 +163,7 @@ def archive_activity(
         raise
     except TransientError as exc:
         if activity.manual and not isinstance(exc, BadArchive):
-            message = f"manual activity without a file ({exc})"
-            _settle(db_url, activity_id, state=DownloadState.NO_FILE, last_error=message)
-            return Outcome(activity_id, "no_file", message)
+            return _no_file(db_url, storage, activity, f"manual activity without a file ({exc})")
         if activity.attempts >= max_attempts:
             message = f"gave up after {activity.attempts} attempts: {exc}"
             _settle(db_url, activity_id, state=DownloadState.FAILED, last_error=message)
@@ -176,19 +175,66 @@ def archive_activity(
         message = str(exc)
         _settle(db_url, activity_id, state=DownloadState.FAILED, last_error=message)
         return Outcome(activity_id, "failed", message)
-    _settle(
-        db_url,
-        activity_id,
-        state=DownloadState.DOWNLOADED,
-        file_format=fmt,
-        file_path=stored.relative_path,
-        file_size=stored.size,
-        sha256=stored.sha256,
-        downloaded_at=datetime.now(UTC),
-        last_error=None,
+    extras = fetch_extras(db_url, storage, gateway, activity, wants, original_written=not intact)
+    _settle(db_url, activity_id, state=DownloadState.DOWNLOADED, last_error=extras.message)
+    if extras.stop is not None:
+        raise extras.stop  # the original is archived; the account (or the archive) needs a person
+    if intact and not extras.fetched:
+        return Outcome(activity_id, "already", path=activity.file_path)
+    return Outcome(activity_id, "downloaded", extras.message or "", path=activity.file_path)
+
+
+def _fetch_original(db_url: str, storage: Storage, gateway: GarminGateway, activity: Activity) -> None:
+    """Download, check, write and record the original; `activity` (detached) learns where it is."""
+    payload = gateway.download_original(activity.id)
+    original = unzip_original(payload)
+    fmt = sniff_format(original.entry_name, original.data)
+    if fmt == "fit":
+        check = check_fit(original.data)
+        if not check.ok:
+            raise BadArchive(f"the FIT file failed its check: {check.reason}")
+    relative = storage.relative_path(
+        activity.id, activity.start_time, fmt, activity.activity_type, activity.name
     )
-    log.info("archived activity %s as %s", activity_id, stored.relative_path)
-    return Outcome(activity_id, "downloaded", path=stored.relative_path)
+    stored = storage.write_atomic(relative, original.data)
+    recorded = {
+        "file_format": fmt,
+        "file_path": stored.relative_path,
+        "file_size": stored.size,
+        "sha256": stored.sha256,
+        "downloaded_at": datetime.now(UTC),
+        "refetch_original": False,
+    }
+    # Recorded at once, so a task re-delivered while the extras are fetched finds it intact.
+    _settle(db_url, activity.id, **recorded)
+    _drop_replaced(storage, activity, stored.relative_path)
+    for key, value in recorded.items():
+        setattr(activity, key, value)
+    log.info("archived activity %s as %s", activity.id, stored.relative_path)
+
+
+def _no_file(db_url: str, storage: Storage, activity: Activity, message: str) -> Outcome:
+    """Garmin has no original: the activity is `no_file`, and its sidecar still keeps the summary."""
+    _settle(db_url, activity.id, state=DownloadState.NO_FILE, last_error=message)
+    try:
+        stored = write_sidecar(storage, activity)
+    except StorageError as exc:
+        log.warning("activity %s: no sidecar written: %s", activity.id, exc)
+    else:
+        with create_session(db_url) as session:
+            record_file(session, activity.id, SIDECAR, stored)
+    return Outcome(activity.id, "no_file", message)
+
+
+def _drop_replaced(storage: Storage, activity: Activity, new_path: str) -> None:
+    """A file downloaded again under a new name (Garmin moved its start time) replaces the old
+    one only now that the new one is checked and recorded."""
+    old = activity.file_path
+    if old and old != new_path:
+        try:
+            storage.remove(old)
+        except StorageError as exc:
+            log.warning("activity %s: the replaced file stays: %s", activity.id, exc)
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float = 900.0) -> float:

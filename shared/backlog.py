@@ -7,6 +7,7 @@ task, a dead worker, an account that needs a login) goes through here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, or_, select, update
@@ -36,28 +37,39 @@ def backlog_counts(session: Session, now: datetime) -> dict[int, int]:
     return {int(account_id): int(count) for account_id, count in rows}
 
 
-def in_flight_counts(session: Session) -> dict[int, int]:
-    """Per account: published tasks not finished yet.
+# The requests each of these activities' downloads will make (`shared.extras.request_costs`).
+Costs = Callable[[Session, list[int]], dict[int, int]]
+
+_IN_FLIGHT = or_(
+    and_(Activity.state == DownloadState.QUEUED, Activity.dispatched_at.is_not(None)),
+    and_(Activity.state == DownloadState.DOWNLOADING, Activity.dispatched_at.is_not(None)),
+)
+
+
+def in_flight_counts(session: Session, cost: Costs | None = None) -> dict[int, int]:
+    """Per account: published tasks not finished yet; with `cost`, the requests they will make.
 
     A started task may still be waiting for its slot (it was published for a
     slot about to free), so it counts until it ends: counting one that holds
     its slot already only delays the next publication by a tick.
     """
-    rows = session.execute(
-        select(Activity.account_id, func.count())
-        .where(
-            or_(
-                and_(Activity.state == DownloadState.QUEUED, Activity.dispatched_at.is_not(None)),
-                and_(Activity.state == DownloadState.DOWNLOADING, Activity.dispatched_at.is_not(None)),
-            )
-        )
-        .group_by(Activity.account_id)
-    ).all()
-    return {int(account_id): int(count) for account_id, count in rows}
+    if cost is None:
+        rows = session.execute(
+            select(Activity.account_id, func.count()).where(_IN_FLIGHT).group_by(Activity.account_id)
+        ).all()
+        return {int(account_id): int(count) for account_id, count in rows}
+    owners = dict(session.execute(select(Activity.id, Activity.account_id).where(_IN_FLIGHT)).tuples().all())
+    totals: dict[int, int] = {}
+    for activity_id, requests in cost(session, list(owners)).items():
+        totals[owners[activity_id]] = totals.get(owners[activity_id], 0) + requests
+    return totals
 
 
-def take_due(session: Session, account_id: int, count: int, now: datetime) -> list[int]:
-    """Mark up to `count` of an account's waiting activities published; asked-for ones first, then newest."""
+def take_due(
+    session: Session, account_id: int, count: int, now: datetime, cost: Costs | None = None
+) -> list[int]:
+    """Mark up to `count` of an account's waiting activities published; asked-for ones first, then
+    newest. With `cost`, `count` is in requests: as many as their downloads fit in it."""
     ids = list(
         session.scalars(
             select(Activity.id)
@@ -66,6 +78,14 @@ def take_due(session: Session, account_id: int, count: int, now: datetime) -> li
             .limit(count)
         )
     )
+    if cost is not None and ids:
+        costs, fitting, spent = cost(session, ids), [], 0
+        for activity_id in ids:
+            spent += costs[activity_id]
+            if spent > count:
+                break
+            fitting.append(activity_id)
+        ids = fitting
     if not ids:
         return []
     result = session.execute(
@@ -140,6 +160,12 @@ def release_account(session: Session, account_id: int) -> int:
         .values(state=DownloadState.MISSING, queued_at=None, run_id=None, dispatched_at=None, not_before=None)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def busy(session: Session) -> bool:
+    """Some download, of any account, is claimed and not settled."""
+    claimed = select(Activity.id).where(Activity.state.in_([DownloadState.QUEUED, DownloadState.DOWNLOADING]))
+    return session.scalar(claimed.limit(1)) is not None
 
 
 def account_backlog(session: Session, account_id: int) -> dict[str, int]:

@@ -16,9 +16,12 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from shared.errors import ConfigError
+from shared.errors import ConfigError, UsageError
+from shared.notify.kinds import ALL_EVENTS, CHOOSABLE
+from shared.notify.urls import check_urls, split_urls
 from shared.ratelimit_spec import RateSpec, parse_rate
 from shared.redact import mask_url
+from shared.schedules import validate_cron
 
 _DEFAULT_RATE = parse_rate("30/minute")  # frozen: one instance serves every Settings
 MAX_PAGE_SIZE = 1000  # Garmin answers 400 above this
@@ -60,6 +63,18 @@ class Settings:
     web_allowed_hosts: tuple[str, ...] = ()
     umask: int = 0o077
     web_secure_cookie: bool = False
+    # Apprise URLs carry secrets (tokens, passwords): never in a repr, a log or a page.
+    notify_urls: tuple[str, ...] = field(default=(), repr=False)
+    notify_events: frozenset[str] = ALL_EVENTS
+    notify_cooldown_minutes: int = 10
+    token_warn_days: int = 7
+    # The reconcile (a full walk of Garmin's list) of every account with an enabled sync
+    # schedule, unless that account set its own; None ("off"): only where one was set.
+    reconcile_cron: str | None = "0 4 * * 0"
+    # What the archive keeps per activity: the original always, extra formats through
+    # Garmin's export endpoints, and Garmin's details in the sidecar (docs/DECISIONS.md, 31).
+    formats: tuple[str, ...] = ("fit",)
+    save_details: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -92,6 +107,9 @@ _NUMBERS: tuple[tuple[str, str, float, float], ...] = (
     ("GARMINSYNC_RETRY_BASE", "retry_base_s", 0.01, 3600.0),
     ("GARMINSYNC_VISIBILITY_TIMEOUT", "visibility_timeout_s", 5, 86400 * 7),
     ("GARMINSYNC_RATE_MARGIN_MS", "rate_margin_ms", 0, 60_000),
+    # A cool-down lasts at most 15 minutes (shared.ratelimit): a longer threshold would never fire.
+    ("GARMINSYNC_NOTIFY_COOLDOWN_MINUTES", "notify_cooldown_minutes", 1, 15),
+    ("GARMINSYNC_TOKEN_WARN_DAYS", "token_warn_days", 0, 365),
 )
 
 
@@ -182,11 +200,57 @@ def _umask(value: str | None) -> int:
     return mask
 
 
+KNOWN_FORMATS = ("fit", "gpx", "tcx")
+
+
+def _formats(value: str | None) -> tuple[str, ...]:
+    """GARMINSYNC_FORMATS: `fit` (the original, always kept) plus any of `gpx`, `tcx`."""
+    if value is None:
+        return tuple(_DEFAULTS["formats"])
+    names = [name.strip().lower() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in KNOWN_FORMATS]
+    if unknown:
+        raise ConfigError(
+            f"GARMINSYNC_FORMATS takes {', '.join(KNOWN_FORMATS)} (comma-separated), got {unknown[0]!r}"
+        )
+    if "fit" not in names:
+        raise ConfigError("GARMINSYNC_FORMATS must include fit: the original file is always archived")
+    return tuple(dict.fromkeys(names))
+
+
 def _metrics_token(value: str | None) -> str | None:
     """GARMINSYNC_METRICS_TOKEN: a bearer token for Prometheus; long, so it cannot be guessed."""
     if value is not None and (len(value) < 16 or any(ch.isspace() or ord(ch) < 32 for ch in value)):
         raise ConfigError("GARMINSYNC_METRICS_TOKEN must be at least 16 characters without spaces")
     return value
+
+
+def _notify_events(value: str | None) -> frozenset[str]:
+    """GARMINSYNC_NOTIFY_EVENTS: `all` (the default), `none`, or event names, comma-separated."""
+    names = [name.strip().lower() for name in (value or "all").split(",") if name.strip()]
+    if names == ["all"]:
+        return ALL_EVENTS
+    if names == ["none"]:
+        return frozenset()
+    unknown = [name for name in names if name not in CHOOSABLE]
+    if unknown:
+        raise ConfigError(
+            f"GARMINSYNC_NOTIFY_EVENTS: unknown event {unknown[0]!r}; use all, none or any of "
+            + ", ".join(CHOOSABLE)
+        )
+    return frozenset(names)
+
+
+def _reconcile_cron(value: str | None) -> str | None:
+    """GARMINSYNC_RECONCILE_CRON: a cron (UTC) or a preset, or `off`."""
+    if value is None:
+        return str(_DEFAULTS["reconcile_cron"])
+    if value.strip().lower() in ("off", "none", "disabled"):
+        return None
+    try:
+        return validate_cron(value)
+    except UsageError as exc:
+        raise ConfigError(f"GARMINSYNC_RECONCILE_CRON: {exc}") from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = None) -> Settings:
@@ -240,6 +304,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         web_allowed_hosts=_allowed_hosts(get("GARMINSYNC_WEB_ALLOWED_HOSTS")),
         umask=_umask(get("GARMINSYNC_UMASK")),
         web_secure_cookie=_bool(raw, "GARMINSYNC_WEB_SECURE_COOKIE", "web_secure_cookie"),
+        notify_urls=check_urls(split_urls(get("GARMINSYNC_NOTIFY_URLS")), "GARMINSYNC_NOTIFY_URLS"),
+        notify_events=_notify_events(get("GARMINSYNC_NOTIFY_EVENTS")),
+        reconcile_cron=_reconcile_cron(get("GARMINSYNC_RECONCILE_CRON")),
+        formats=_formats(get("GARMINSYNC_FORMATS")),
+        save_details=_bool(raw, "GARMINSYNC_SAVE_DETAILS", "save_details"),
         **numbers,  # type: ignore[arg-type]
     )
 

@@ -48,9 +48,17 @@ class BadArchive(TransientError):
     """The downloaded original is damaged (broken ZIP, bad FIT CRC)."""
 
 
+class BadExport(TransientError):
+    """A GPX/TCX export that is not well-formed, not of its format, or of another activity."""
+
+
 class BrokerUnavailable(GarminSyncError):
     """Redis cannot be reached, so nothing can be enqueued."""
 
 
 class AddressInUse(GarminSyncError):
     """The dashboard cannot listen where it was asked to (the port is taken)."""
+
+
+class DeliveryFailed(GarminSyncError):
+    """A notification could not be delivered (the endpoint refused it or is unreachable)."""

@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from typing import Any, Protocol
 
@@ -59,7 +60,7 @@ class TokenAccess(Protocol):
         """Tokens to use; AuthRequired when there are none or the account needs a login."""
         ...
 
-    def save(self, tokens: Tokens) -> None: ...
+    def save(self, tokens: Tokens, refresh_expires_at: datetime | None = None) -> None: ...
 
     def mark_needs_login(self, reason: str) -> None: ...
 
@@ -142,6 +143,8 @@ class GarminGateway:
         self._refresh_refused = False
         self._clear_strikes = True
         self._garmin: Garmin | None = None
+        # From Garmin's last token answer (garminconnect drops it): when a new login is due.
+        self._refresh_expires_at: datetime | None = None
 
     # --- the hooks every request passes ------------------------------------
 
@@ -182,12 +185,29 @@ class GarminGateway:
             self.before_request()
             response = original_post(url, **post_kwargs)
             self.after_response(response.status_code, response.headers)
+            if url == client._di_token_url:
+                self._note_token_answer(response)
             return response
 
         client._http_post = limited_post
         original_refresh = client._refresh_di_token
         client._refresh_di_token = lambda: self._refresh_tokens(client, original_refresh)
         return garmin
+
+    def _note_token_answer(self, response: Any) -> None:
+        """Garmin's token answer says how long the refresh token lasts (`refresh_token_expires_in`)."""
+        if not response.ok:
+            return
+        try:
+            seconds = response.json().get("refresh_token_expires_in")
+        except (ValueError, AttributeError):
+            return
+        if (
+            isinstance(seconds, int | float)
+            and not isinstance(seconds, bool)
+            and 0 < seconds < 10 * 365 * 86400
+        ):
+            self._refresh_expires_at = datetime.now(UTC) + timedelta(seconds=seconds)
 
     def connect(self) -> Garmin:
         """A client on the stored tokens (no request to Garmin); picks up newer tokens."""
@@ -225,7 +245,7 @@ class GarminGateway:
                 self._refresh_refused = True
                 self.tokens.mark_needs_login(f"Garmin refused the token refresh ({exc})")
                 raise
-            self.tokens.save(Tokens(client.dumps()))
+            self.tokens.save(Tokens(client.dumps()), self._refresh_expires_at)
             log.info("refreshed Garmin tokens for %s", self.account_key)
 
     # --- calls ---------------------------------------------------------------
@@ -281,6 +301,22 @@ class GarminGateway:
                 garmin.download_activity(str(activity_id), dl_fmt=Garmin.ActivityDownloadFormat.ORIGINAL)
             )
 
+    def download_export(self, activity_id: int, fmt: str) -> bytes:
+        """Garmin's GPX or TCX export of an activity (plain XML, not a ZIP)."""
+        formats = {"gpx": Garmin.ActivityDownloadFormat.GPX, "tcx": Garmin.ActivityDownloadFormat.TCX}
+        garmin = self.connect()
+        with self._mapped_errors(f"{fmt.upper()} export of activity {activity_id}"):
+            return bytes(garmin.download_activity(str(activity_id), dl_fmt=formats[fmt]))
+
+    def activity_details(self, activity_id: int) -> dict[str, Any]:
+        """The activity's details (`/activity-service/activity/{id}`): one request."""
+        garmin = self.connect()
+        with self._mapped_errors(f"details of activity {activity_id}"):
+            answer = garmin.get_activity(str(activity_id))
+        if not isinstance(answer, dict):
+            raise TransientError(f"Garmin's details of activity {activity_id} were not an object")
+        return answer
+
     # --- interactive login -----------------------------------------------------
 
     def _login_guard(self) -> Any:
@@ -322,7 +358,7 @@ class GarminGateway:
         client: Any = garmin.client
         tokens = Tokens(client.dumps())
         self._refresh_refused = False
-        self.tokens.save(tokens)
+        self.tokens.save(tokens, self._refresh_expires_at)
         self._garmin = garmin
         profile: dict[str, Any] = {}
         with self._mapped_errors("the profile"):

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from shared import jobs
 from shared.archive import Outcome
 from shared.db import create_session
+from shared.manifest import refresh_manifest
+from shared.notify.hooks import flush_quietly
 from shared.planning import Filters, release
 from shared.runs import fail_run
 from shared.runtime import Runtime
@@ -52,6 +54,8 @@ def sync_here(
     except BaseException as exc:
         fail_run(runtime.settings.database_url, run_id, exc)
         raise
+    finally:
+        flush_quietly(runtime.settings, runtime.cipher)  # no workers: the notifications go from here
 
 
 def download_inline(
@@ -89,4 +93,6 @@ def download_inline(
         if unsettled:
             with create_session(runtime.settings.database_url) as session:
                 release(session, sorted(unsettled))
+        flush_quietly(runtime.settings, runtime.cipher)
+    refresh_manifest(runtime.settings.database_url, runtime.storage)
     return counts

@@ -15,12 +15,15 @@ from shared.archive import Outcome, archive_activity
 from shared.backlog import release_account
 from shared.db import create_session
 from shared.errors import AuthRequired, GarminSyncError
+from shared.extras import Wants
 from shared.listing import refresh_listing
 from shared.models import Account, Activity
+from shared.notify.expiry import warn_if_due
 from shared.pacing import listing_flag
 from shared.planning import Filters, claim_missing
 from shared.runs import fail_account_runs, record_listing
 from shared.runtime import Runtime
+from shared.sidecar import write_missing_sidecars
 
 # Renewed before each list page, so it outlives the slowest page (one budget window) and
 # lapses soon after a sync that died mid-listing; cleared when the listing ends.
@@ -81,7 +84,12 @@ def sync_account(
         runtime.coordinator.clear_flag(flag)
     with create_session(settings.database_url) as session:
         claimed = claim_missing(
-            session, account_id, filters or Filters(), settings.requeue_after_s, run_id=run_id
+            session,
+            account_id,
+            filters or Filters(),
+            settings.requeue_after_s,
+            run_id=run_id,
+            wants=Wants.of(settings),
         )
         record_listing(
             session,
@@ -90,8 +98,13 @@ def sync_account(
             found=listing.found,
             new=listing.new,
             deleted=listing.deleted,
+            updated=listing.updated,
+            changed=listing.changed,
             queued=len(claimed),
         )
+    # After the listing, which refreshed the tokens if they were due: is a new login near?
+    warn_if_due(settings.database_url, account_id, settings.token_warn_days)
+    write_missing_sidecars(settings.database_url, runtime.storage, account_id)
     return SyncSummary(run_id, listing.requests, listing.found, listing.new, listing.deleted, claimed)
 
 
@@ -119,6 +132,7 @@ def archive(runtime: Runtime, activity_id: int, max_wait: float | None = None) -
             activity_id,
             max_attempts=settings.max_attempts,
             retry_base_s=settings.retry_base_s,
+            wants=Wants.of(settings),
         )
     except AuthRequired as exc:
         account_needs_login(runtime, account.id, str(exc))

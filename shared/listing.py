@@ -3,8 +3,12 @@
 Pages newest first and stops at the first page that holds an activity we
 already know, so an unchanged account costs one request. Until one listing
 has reached the oldest activity (`history_complete`), it keeps walking, so an
-interrupted first sync is finished by the next. `full` walks everything and
-marks what Garmin no longer has as deleted upstream.
+interrupted first sync is finished by the next. `full` (the reconcile) walks
+everything and marks what Garmin no longer has as deleted upstream (kept on
+disk). Every listing updates the activities it sees: a rename or a new type
+is written to the row (nothing downloaded); a new start time, duration or
+distance means Garmin's copy changed (a corrected upload, a trim), and an
+archived file of it is downloaded again (docs/DECISIONS.md).
 """
 
 from __future__ import annotations
@@ -25,7 +29,18 @@ from shared.models import Account, Activity, DownloadState
 
 log = logging.getLogger(__name__)
 MAX_TIMESTAMP_S = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can hold
-MEASURES = {"duration_s": "duration", "distance_m": "distance"}  # column: Garmin's key
+# column: Garmin's key (moving and elapsed time for the statistics, `shared.usecases.stats`)
+MEASURES = {
+    "duration_s": "duration",
+    "distance_m": "distance",
+    "moving_s": "movingDuration",
+    "elapsed_s": "elapsedDuration",
+}
+
+
+# How far Garmin's summary may move before its file counts as changed: what a float's
+# round trip through JSON and the database can never reach, what a re-upload always does.
+CHANGE_TOLERANCE = {"start_time": 1.0, "duration_s": 0.5, "distance_m": 1.0}
 
 
 @dataclass
@@ -34,6 +49,8 @@ class ListingResult:
     found: int = 0
     new: int = 0
     deleted: int = 0
+    updated: int = 0  # renamed or retyped on Garmin: the row changed, nothing downloaded
+    changed: int = 0  # Garmin's file changed: the archived one is downloaded again
     reached_end: bool = False
     skipped: int = 0  # entries without a usable id or start time (logged)
 
@@ -94,10 +111,66 @@ def _note_unknown(item: dict[str, Any], fields: dict[str, Any]) -> None:
             )
 
 
-def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tuple[int, set[int], int]:
-    """Insert new activities, refresh known ones; return (new count, ids seen, entries skipped)."""
+@dataclass
+class _Page:
+    new: int
+    ids: set[int]
+    skipped: int
+    updated: int
+    changed: int
+
+
+def _difference(activity: Activity, row: dict[str, Any]) -> str | None:
+    """What moved in Garmin's summary beyond `CHANGE_TOLERANCE` (unknown values compare as equal)."""
+    for column, tolerance in CHANGE_TOLERANCE.items():
+        before, after = getattr(activity, column), row[column]
+        if before is None or after is None:
+            continue
+        if isinstance(before, datetime):
+            gap = abs((after - _utc(before)).total_seconds())
+        else:
+            gap = abs(after - before)
+        if gap >= tolerance:
+            return f"{column} {_shown(before)} → {_shown(after)}"
+    return None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _shown(value: Any) -> str:
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else f"{value:.1f}"
+
+
+def _refresh_known(activity: Activity, row: dict[str, Any]) -> tuple[bool, bool]:
+    """Bring a known activity up to Garmin's summary; (renamed or retyped, its file changed)."""
+    activity.deleted_upstream = False
+    activity.deleted_at = None
+    updated = activity.name != row["name"] or activity.activity_type != row["activity_type"]
+    moved = _difference(activity, row)
+    for key in ("name", "activity_type", "start_time_local", *MEASURES, "summary_json"):
+        if getattr(activity, key) != row[key]:
+            setattr(activity, key, row[key])
+    if _utc(activity.start_time) != row["start_time"]:  # SQLite hands back naive UTC
+        activity.start_time = row["start_time"]
+    if moved is None or activity.state != DownloadState.DOWNLOADED:
+        return updated, False
+    # The archived file stays (and stays recorded) until the new one is written over it.
+    activity.state = DownloadState.MISSING
+    activity.refetch_original = True
+    activity.attempts = 0
+    activity.queued_at = None
+    activity.last_error = f"changed on Garmin ({moved}); downloading it again"
+    log.info("activity %s changed on Garmin (%s): downloading it again", activity.id, moved)
+    return updated, True
+
+
+def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> _Page:
+    """Insert new activities, refresh known ones."""
     usable = [(item, fields) for item in page if (fields := entry_columns(item)) is not None]
     rows = {fields["id"]: fields for _, fields in usable}
+    updated = changed = 0
     with create_session(db_url) as session:
         known = {
             activity.id: activity
@@ -122,12 +195,10 @@ def _store_page(db_url: str, account_id: int, page: list[dict[str, Any]]) -> tup
             if fields["id"] not in known:
                 _note_unknown(item, fields)
         for activity_id, activity in known.items():
-            row = rows[activity_id]
-            activity.deleted_upstream = False
-            for key in ("name", "activity_type", "duration_s", "distance_m", "summary_json"):
-                if getattr(activity, key) != row[key]:
-                    setattr(activity, key, row[key])
-    return len(fresh), set(rows), len(page) - len(usable)
+            renamed, moved = _refresh_known(activity, rows[activity_id])
+            updated += renamed
+            changed += moved
+    return _Page(len(fresh), set(rows), len(page) - len(usable), updated, changed)
 
 
 def refresh_listing(
@@ -150,14 +221,16 @@ def refresh_listing(
         page = gateway.list_activities(start, page_size)
         result.requests += 1
         result.found += len(page)
-        new, ids, skipped = _store_page(db_url, account_id, page)
-        result.new += new
-        result.skipped += skipped
-        seen |= ids
+        stored = _store_page(db_url, account_id, page)
+        result.new += stored.new
+        result.skipped += stored.skipped
+        result.updated += stored.updated
+        result.changed += stored.changed
+        seen |= stored.ids
         if len(page) < page_size:
             result.reached_end = True
             break
-        if not full and history_complete and new < len(ids):
+        if not full and history_complete and stored.new < len(stored.ids):
             break  # reached activities we already know
         start += len(page)
     with create_session(db_url) as session:
@@ -173,8 +246,13 @@ def refresh_listing(
                 )
             )
             gone = sorted(set(present) - seen)
+            now = datetime.now(UTC)
             for chunk in chunked(gone, 500):
-                session.execute(update(Activity).where(Activity.id.in_(chunk)).values(deleted_upstream=True))
+                session.execute(
+                    update(Activity)
+                    .where(Activity.id.in_(chunk))
+                    .values(deleted_upstream=True, deleted_at=now)
+                )
             result.deleted = len(gone)
     return result
 

@@ -38,6 +38,7 @@ _BY_TYPE: tuple[tuple[type[errors.GarminSyncError], Kind], ...] = (
     (errors.StorageError, Kind.ENVIRONMENT),
     (errors.BrokerUnavailable, Kind.ENVIRONMENT),
     (errors.AddressInUse, Kind.ENVIRONMENT),
+    (errors.DeliveryFailed, Kind.ENVIRONMENT),  # the notification endpoint: a setting to check
 )
 
 EXIT_CODES: dict[Kind, int] = {

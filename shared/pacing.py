@@ -25,12 +25,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from shared.backlog import backlog_counts, expire_leases, hand_back, in_flight_counts, take_due, unpublish
+from sqlalchemy.orm import Session
+
+from shared.backlog import (
+    backlog_counts,
+    busy,
+    expire_leases,
+    hand_back,
+    in_flight_counts,
+    take_due,
+    unpublish,
+)
 from shared.coordination import Coordinator
 from shared.db import create_session
+from shared.extras import Wants, request_costs
+from shared.manifest import refresh_manifest
 from shared.ratelimit import RateLimiter, account_key
 from shared.recovery import recover_lost_state
 from shared.runs import close_lost_runs, close_settled_runs
+from shared.storage import Storage
 from shared.task_history import busy_workers, mark_lost
 
 log = logging.getLogger(__name__)
@@ -43,7 +56,9 @@ LOST_SYNC_AFTER_S = 3600  # a run still listing after this lost its sync task
 LOG_SUMMARY_EVERY_S = 60.0
 ALIVE_TTL_MS = 15_000  # a worker that has not said so for this long is dead
 MAX_PER_TICK = 1000
+MANIFEST_EVERY_S = 60.0  # while downloads go on, the manifest is rewritten at most this often
 
+RELAY_EVERY_S = 1.0  # pending notifications go to their task within about a second
 Publish = Callable[[list[int]], None]
 
 
@@ -89,8 +104,16 @@ class Dispatcher:
     downloading_lease_s: float
     max_wait_s: float
     clock: Callable[[], float] = time.monotonic
+    # Queues the recorded notifications (`shared.notify.delivery.relay`); None: none are sent.
+    relay: Callable[[], int] | None = None
+    _last_relay: float = field(default=-1e9, init=False)
+    # Extra formats and details make a download cost more than one request (docs/DECISIONS.md, 31).
+    wants: Wants = field(default_factory=Wants)
+    # Where the manifest is kept up to date (None: not by this dispatcher).
+    storage: Storage | None = None
     _last_housekeeping: float = field(default=-1e9, init=False)
     _last_summary: float = field(default=-1e9, init=False)
+    _last_manifest: float = field(default=-1e9, init=False)
     _leading: bool = field(default=False, init=False)
     _rotation: int = field(default=0, init=False)
     _published: int = field(default=0, init=False)
@@ -128,6 +151,14 @@ class Dispatcher:
         if self.clock() - self._last_housekeeping >= HOUSEKEEPING_EVERY_S:
             self._last_housekeeping = self.clock()
             self.housekeeping(now)
+        if self.relay is not None and self.clock() - self._last_relay >= RELAY_EVERY_S:
+            self._last_relay = self.clock()
+            try:
+                self.relay()
+            except Exception as exc:  # notifications never hold up the downloads
+                log.warning(
+                    "notifications not queued: %s", str(exc).splitlines()[0][:200] if str(exc) else exc
+                )
         published = self._dispatch(now)
         self._published += published
         if self._published and self.clock() - self._last_summary >= LOG_SUMMARY_EVERY_S:
@@ -141,10 +172,23 @@ class Dispatcher:
         with create_session(self.database_url) as session:
             expired = expire_leases(session, now, self.downloading_lease_s)
             closed = close_settled_runs(session) + close_lost_runs(session, LOST_SYNC_AFTER_S)
+        self.keep_manifest()
         if expired:
             log.warning("%d downloads whose task was lost are published again", expired)
         if closed:
             log.info("closed %d sync run(s) with nothing left to do", closed)
+
+    def keep_manifest(self) -> None:
+        """Rewrite the manifest once the work is done, or once a minute while it goes on
+        (`refresh_manifest` writes only when files were recorded since)."""
+        if self.storage is None:
+            return
+        if self.clock() - self._last_manifest < MANIFEST_EVERY_S:
+            with create_session(self.database_url) as session:
+                if busy(session):
+                    return
+        self._last_manifest = self.clock()
+        refresh_manifest(self.database_url, self.storage)
 
     def recover_dead_workers(self, now: datetime) -> None:
         """Downloads a dead worker was running go back to the backlog at once, not after a lease."""
@@ -157,14 +201,27 @@ class Dispatcher:
                 handed = hand_back(session, lost)
             log.warning("worker %s is gone: %d of its downloads go back to the backlog", worker, handed)
 
+    @property
+    def max_cost(self) -> int:
+        """The most requests one download makes: the original, each extra format, the details;
+        never more than the budget holds, or it could never be published."""
+        return min(1 + len(self.wants.formats) + self.wants.details, self.limiter.rate.amount)
+
+    def costs(self, session: Session, activity_ids: list[int]) -> dict[int, int]:
+        return {
+            activity_id: min(cost, self.max_cost)
+            for activity_id, cost in request_costs(session, activity_ids, self.wants).items()
+        }
+
     def grants(self, backlog: dict[int, int], in_flight: dict[int, int]) -> dict[int, int]:
-        """How many downloads each account may publish now."""
+        """How many requests' worth of downloads each account may publish now (with no extras
+        wanted, a download is one request: the number of downloads)."""
         wanted: dict[int, int] = {}
         for account_id, waiting in backlog.items():
             if self.coordinator.has_flag(listing_flag(account_id)):
                 continue  # its sync is reading the list: that takes the budget first
             free = self.limiter.free_slots(account_key(account_id), self.lookahead_s)
-            room = min(waiting, free - in_flight.get(account_id, 0), MAX_PER_TICK)
+            room = min(waiting * self.max_cost, free - in_flight.get(account_id, 0), MAX_PER_TICK)
             if room > 0:
                 wanted[account_id] = room
         shared = self.limiter.global_free_slots(self.lookahead_s)
@@ -179,12 +236,13 @@ class Dispatcher:
             backlog = backlog_counts(session, now)
             if not backlog:
                 return 0
-            in_flight = in_flight_counts(session)
+            cost = self.costs if self.wants.any else None
+            in_flight = in_flight_counts(session, cost)
         grants = self.grants(backlog, in_flight)
         total = 0
         for account_id, count in grants.items():
             with create_session(self.database_url) as session:
-                ids = take_due(session, account_id, count, now)
+                ids = take_due(session, account_id, count, now, cost)
             if not ids:
                 continue
             try:

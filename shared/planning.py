@@ -16,7 +16,8 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.errors import UsageError
-from shared.models import Activity, DownloadState
+from shared.extras import Wants
+from shared.models import Activity, ActivityFile, DownloadState
 
 CHUNK = 500  # ids per statement: far below every driver's limit on bound parameters
 
@@ -58,6 +59,15 @@ def missing_clause(requeue_after_s: int, now: datetime | None = None) -> ColumnE
     )
 
 
+def claimable_clause(requeue_after_s: int, now: datetime, wants: Wants | None) -> ColumnElement[bool]:
+    """Missing (`missing_clause`), or archived but lacking a wanted format or its details."""
+    lacking = wants.lacking_clause() if wants else None
+    missing = missing_clause(requeue_after_s, now)
+    if lacking is None:
+        return missing
+    return or_(missing, and_(Activity.state == DownloadState.DOWNLOADED, lacking))
+
+
 def claim_missing(
     session: Session,
     account_id: int,
@@ -65,17 +75,21 @@ def claim_missing(
     requeue_after_s: int,
     limit: int | None = None,
     run_id: int | None = None,
+    wants: Wants | None = None,
 ) -> list[int]:
     """Mark missing activities `queued` for `run_id` and return their ids, newest first.
 
+    With `wants`, archived activities that lack one of its formats (or the
+    details) are claimed too; their download fetches only what they lack.
     A stale claim is adopted by the new run as it stands: one whose task is
     still in Redis (`dispatched_at`) is not published twice.
     """
     now = datetime.now(UTC)
+    claimable = claimable_clause(requeue_after_s, now, wants)
     query = (
         select(Activity.id)
         .where(Activity.account_id == account_id, Activity.deleted_upstream.is_(False))
-        .where(missing_clause(requeue_after_s, now), *filters.clauses())
+        .where(claimable, *filters.clauses())
         .order_by(Activity.start_time.desc())
     )
     if limit:
@@ -87,7 +101,7 @@ def claim_missing(
         result = session.execute(
             update(Activity)
             .where(Activity.id.in_(chunk))
-            .where(missing_clause(requeue_after_s, now))
+            .where(claimable)
             .values(state=DownloadState.QUEUED, queued_at=now, run_id=run_id, not_before=None)
             .returning(Activity.id)
         )
@@ -125,6 +139,12 @@ def claim_ids(session: Session, account_id: int, activity_ids: list[int]) -> lis
     now = datetime.now(UTC)
     claimed: list[int] = []
     for start in range(0, len(activity_ids), CHUNK):
+        # Asked for by a person: formats that gave up are tried again too.
+        session.execute(
+            update(ActivityFile)
+            .where(ActivityFile.activity_id.in_(activity_ids[start : start + CHUNK]))
+            .values(attempts=0)
+        )
         result = session.execute(
             update(Activity)
             .where(Activity.id.in_(activity_ids[start : start + CHUNK]))

@@ -54,6 +54,8 @@ class RateLimiter:
         self._sleep = sleep
         # Set by the runtime: puts the shared state back after Redis lost it (shared.recovery).
         self.recover: Callable[[], object] | None = None
+        # Set by the runtime: told of each cool-down (key, seconds), for the notifications.
+        self.on_cooldown: Callable[[str, float], None] | None = None
 
     def account_window(self, key: str) -> Window:
         return Window(key, self.rate.amount, self.window_ms)
@@ -133,6 +135,8 @@ class RateLimiter:
             seconds = min(self.cooldown_base_s * 2 ** (strikes - 1), self.cooldown_max_s)
         self.coordinator.set_cooldown(key, int(seconds * 1000))
         log.warning("Garmin said 429 for %s: cooling down for %.0fs", key, seconds)
+        if self.on_cooldown is not None:
+            self.on_cooldown(key, seconds)
         return seconds
 
     def note_success(self, key: str) -> None:

@@ -11,8 +11,11 @@ from sqlalchemy.orm import Session
 
 from shared.backlog import account_backlog
 from shared.db import create_session
+from shared.extras import archived_formats
 from shared.garmin_values import finite
 from shared.models import Account, Activity, DownloadState, SyncRun
+from shared.notify import history
+from shared.notify.expiry import expiry
 from shared.planning import Filters
 from shared.ratelimit import account_key
 from shared.redact import mask_url
@@ -47,6 +50,7 @@ _ACTIVITY_FIELDS: dict[str, Callable[[Any], Any]] = {
     "distance_m": lambda a: finite(a.distance_m),
     "manual": lambda a: a.manual,
     "deleted_upstream": lambda a: a.deleted_upstream,
+    "deleted_at": lambda a: iso(a.deleted_at),
     "state": lambda a: a.state,
     "attempts": lambda a: a.attempts,
     "last_error": lambda a: a.last_error,
@@ -78,6 +82,7 @@ def account_dict(account: Account) -> dict[str, Any]:
         "token_error": account.token_error,
         "token_updated_at": iso(account.token_updated_at),
         "login_blocked_until": iso(account.login_blocked_until),
+        "refresh_expires_at": iso(account.refresh_expires_at),
         "history_complete": account.history_complete,
         "last_sync_at": iso(account.last_sync_at),
     }
@@ -86,9 +91,12 @@ def account_dict(account: Account) -> dict[str, Any]:
 def activity_rows(
     db_url: str, account_id: int, which: str, filters: Filters, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    """`which`: all, missing (`shared.states`: not archived and on its way), downloaded."""
+    """`which`: all, missing (`shared.states`: not archived and on its way), downloaded, or
+    deleted (on Garmin; kept here)."""
     query = select(Activity).where(Activity.account_id == account_id, *filters.clauses())
-    if which == "missing":
+    if which == "deleted":
+        query = query.where(Activity.deleted_upstream.is_(True))
+    elif which == "missing":
         query = query.where(Activity.state.in_(MISSING_STATES))
     elif which == "downloaded":
         query = query.where(Activity.state == DownloadState.DOWNLOADED)
@@ -96,7 +104,14 @@ def activity_rows(
     if limit:
         query = query.limit(limit)
     with create_session(db_url) as session:
-        return [activity_dict(activity) for activity in session.scalars(query)]
+        activities = list(session.scalars(query))
+        formats = archived_formats(session, archived_originals(activities))
+        return [{**activity_dict(activity), "formats": formats[activity.id]} for activity in activities]
+
+
+def archived_originals(rows: Iterable[Any]) -> dict[int, str | None]:
+    """Per activity (or row with id, state, file_format): its archived original's format, or None."""
+    return {row.id: row.file_format if row.state == DownloadState.DOWNLOADED else None for row in rows}
 
 
 def find_run(db_url: str, run_id: int) -> SyncRun | None:
@@ -117,6 +132,8 @@ def run_dict(run: SyncRun) -> dict[str, Any]:
         "found": run.found,
         "new": run.new,
         "deleted": run.deleted,
+        "updated": run.updated,
+        "changed": run.changed,
         "queued": run.queued,
         "downloaded": run.downloaded,
         "failed": run.failed,
@@ -149,6 +166,8 @@ def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
         account_info = account_dict(account) if account else {}
         last_run = run_dict(last) if last else None
         backlog = account_backlog(session, account_id)
+        token_expiry = expiry(account.refresh_expires_at, settings.token_warn_days) if account else None
+        notifications = history.overview(session, settings, runtime.cipher, account_id, limit=5)
     # At the budget's pace; the lower bound a first sync of this backlog can take.
     backlog["eta_s"] = round((backlog["waiting"] + backlog["published"]) / settings.rate.per_second)
     try:
@@ -162,6 +181,8 @@ def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
         "last_run": last_run,
         "backlog": backlog,
         "cooldown_s": cooldown,
+        "token_expiry": token_expiry,
+        "notifications": notifications,
         "data_dir": str(settings.data_dir),
         "database": mask_url(settings.database_url),
         "mode": "embedded" if settings.embedded else "redis",

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.db import create_session
 from shared.models import Activity, DownloadState, SyncRun
+from shared.notify import events
 from shared.outcomes import Kind, describe, kind_of
 
 OUTCOME_COLUMNS = {"downloaded": "downloaded", "failed": "failed", "no_file": "no_file"}
@@ -38,7 +39,16 @@ def store_task_id(database_url: str, run_id: int, task_id: str) -> None:
 
 
 def record_listing(
-    session: Session, run_id: int, *, requests: int, found: int, new: int, deleted: int, queued: int
+    session: Session,
+    run_id: int,
+    *,
+    requests: int,
+    found: int,
+    new: int,
+    deleted: int,
+    queued: int,
+    updated: int = 0,
+    changed: int = 0,
 ) -> None:
     run = session.get(SyncRun, run_id)
     if run is None:
@@ -47,6 +57,8 @@ def record_listing(
     run.found = found
     run.new = new
     run.deleted = deleted
+    run.updated = updated
+    run.changed = changed
     run.queued = queued
     maybe_finish(session, run)
 
@@ -150,6 +162,8 @@ def finish(
             f"{run.found} listed, {run.new} new, {run.downloaded} downloaded, "
             f"{run.failed} failed, {run.no_file} without file"
         )
+    # In the same transaction as the close: a run that ends once is told once.
+    events.run_closed(session, run)
 
 
 def fail_run(database_url: str, run_id: int, error: BaseException) -> None:

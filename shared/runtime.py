@@ -13,6 +13,7 @@ from shared.coordination import Coordinator, LocalCoordinator, RedisCoordinator
 from shared.db import dispose_engines
 from shared.garmin import GarminGateway
 from shared.models import Account
+from shared.notify.hooks import cooldown_started
 from shared.ratelimit import RateLimiter, account_key
 from shared.recovery import recover_lost_state
 from shared.storage import Storage
@@ -41,12 +42,14 @@ class Runtime:
             cooldown_base_s=settings.cooldown_base_s,
         )
         limiter.recover = partial(recover_lost_state, settings.database_url, limiter, coordinator)
+        cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
+        limiter.on_cooldown = partial(cooldown_started, settings, coordinator, cipher)
         return cls(
             settings=settings,
             coordinator=coordinator,
             limiter=limiter,
             storage=Storage(settings.data_dir, settings.layout),
-            cipher=TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key)),
+            cipher=cipher,
         )
 
     def tokens(self, account_id: int) -> AccountTokens:

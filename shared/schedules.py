@@ -1,7 +1,11 @@
-"""Sync schedules: cron per account, validated and explained.
+"""Schedules: a cron per account and kind, validated and explained.
 
 The `schedules` table is the source of truth; beat mirrors it into RedBeat
-(`services/worker/beat.py`). Five-field cron in UTC.
+(`services/worker/beat.py`). Five-field cron in UTC. Two kinds: `sync` (the
+incremental sync, one request when nothing changed) and `reconcile` (a full
+walk of Garmin's list that notices renames, changed files and deletions). An
+account's reconcile runs while its sync schedule is enabled: on its own cron
+when it has one, else on GARMINSYNC_RECONCILE_CRON (weekly by default).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.errors import UsageError
-from shared.models import Schedule
+from shared.models import Schedule, ScheduleKind
 
 DEFAULT_CRON = "0 */6 * * *"
 PRESETS = {
@@ -108,20 +112,34 @@ class ScheduleView:
     description: str
     next_runs: list[datetime]
     error: str | None = None
+    kind: str = ScheduleKind.SYNC
 
     @classmethod
-    def of(cls, schedule: Schedule | None, account_id: int) -> ScheduleView:
-        """What the schedule means; a stored cron that cannot run shows why instead of failing."""
-        cron = schedule.cron if schedule else DEFAULT_CRON
-        enabled = bool(schedule and schedule.enabled)
+    def of(
+        cls,
+        schedule: Schedule | None,
+        account_id: int,
+        kind: str = ScheduleKind.SYNC,
+        planned: Planned | None = None,
+        default_cron: str = DEFAULT_CRON,
+    ) -> ScheduleView:
+        """What the schedule means; a stored cron that cannot run shows why instead of failing.
+
+        `planned` is what beat runs for it (a reconcile without a row of its own runs on the
+        default cron while the sync schedule is on)."""
+        cron = planned.cron if planned else schedule.cron if schedule else default_cron
+        enabled = (
+            planned is not None if kind == ScheduleKind.RECONCILE else bool(schedule and schedule.enabled)
+        )
         problem = cron_problem(cron)
         if problem is not None:
-            return cls(account_id, cron, enabled, "never runs (set a new cron)", [], problem)
-        return cls(account_id, cron, enabled, describe(cron), next_runs(cron) if enabled else [])
+            return cls(account_id, cron, enabled, "never runs (set a new cron)", [], problem, kind)
+        return cls(account_id, cron, enabled, describe(cron), next_runs(cron) if enabled else [], None, kind)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "account_id": self.account_id,
+            "kind": self.kind,
             "cron": self.cron,
             "enabled": self.enabled,
             "description": self.description,
@@ -130,34 +148,78 @@ class ScheduleView:
         }
 
 
-def get_schedule(session: Session, account_id: int) -> Schedule | None:
-    return session.scalars(select(Schedule).where(Schedule.account_id == account_id)).first()
+@dataclass(frozen=True)
+class Planned:
+    """A schedule beat runs: an account, a kind, a cron."""
+
+    account_id: int
+    kind: str
+    cron: str
 
 
-def set_cron(session: Session, account_id: int, expression: str) -> Schedule:
+def get_schedule(session: Session, account_id: int, kind: str = ScheduleKind.SYNC) -> Schedule | None:
+    return session.scalars(
+        select(Schedule).where(Schedule.account_id == account_id, Schedule.kind == kind)
+    ).first()
+
+
+def set_cron(session: Session, account_id: int, expression: str, kind: str = ScheduleKind.SYNC) -> Schedule:
     """A first schedule starts enabled; an existing one keeps whether it is on or off."""
     cron = validate_cron(expression)
-    schedule = _schedule_or_new(session, account_id, cron=cron, enabled=True)
+    schedule = _schedule_or_new(session, account_id, kind, cron=cron, enabled=True)
     schedule.cron = cron
     session.flush()
     return schedule
 
 
-def set_enabled(session: Session, account_id: int, enabled: bool) -> Schedule:
-    """A first schedule gets the default cron (every 6 hours)."""
-    schedule = _schedule_or_new(session, account_id, cron=DEFAULT_CRON, enabled=enabled)
+def set_enabled(
+    session: Session,
+    account_id: int,
+    enabled: bool,
+    kind: str = ScheduleKind.SYNC,
+    default_cron: str = DEFAULT_CRON,
+) -> Schedule:
+    """A first schedule gets `default_cron` (every 6 hours for a sync)."""
+    schedule = _schedule_or_new(session, account_id, kind, cron=default_cron, enabled=enabled)
     schedule.enabled = enabled
     session.flush()
     return schedule
 
 
-def _schedule_or_new(session: Session, account_id: int, *, cron: str, enabled: bool) -> Schedule:
-    schedule = get_schedule(session, account_id)
+def _schedule_or_new(session: Session, account_id: int, kind: str, *, cron: str, enabled: bool) -> Schedule:
+    schedule = get_schedule(session, account_id, kind)
     if schedule is None:
-        schedule = Schedule(account_id=account_id, cron=cron, enabled=enabled)
+        schedule = Schedule(account_id=account_id, kind=kind, cron=cron, enabled=enabled)
         session.add(schedule)
     return schedule
 
 
 def all_schedules(session: Session) -> list[Schedule]:
-    return list(session.scalars(select(Schedule).order_by(Schedule.account_id)))
+    return list(session.scalars(select(Schedule).order_by(Schedule.account_id, Schedule.kind)))
+
+
+def reconcile_view(session: Session, account_id: int, default_reconcile: str | None) -> ScheduleView:
+    """The reconcile as beat runs it: its own cron, or the default while the sync schedule is on.
+    A reconcile with neither shows the cron it would get (weekly when the default is off)."""
+    planned = planned_schedules(all_schedules(session), default_reconcile)
+    plan = next((p for p in planned if (p.account_id, p.kind) == (account_id, ScheduleKind.RECONCILE)), None)
+    schedule = get_schedule(session, account_id, ScheduleKind.RECONCILE)
+    return ScheduleView.of(
+        schedule, account_id, ScheduleKind.RECONCILE, plan, default_reconcile or PRESETS["weekly"]
+    )
+
+
+def planned_schedules(schedules: list[Schedule], default_reconcile: str | None) -> list[Planned]:
+    """What beat runs: each enabled sync schedule and, with it, its account's reconcile (its own
+    cron, or `default_reconcile` when it has none; none when turned off or the default is off)."""
+    rows = {(schedule.account_id, schedule.kind): schedule for schedule in schedules}
+    planned: list[Planned] = []
+    for (account_id, kind), schedule in rows.items():
+        if kind != ScheduleKind.SYNC or not schedule.enabled:
+            continue
+        planned.append(Planned(account_id, kind, schedule.cron))
+        reconcile = rows.get((account_id, ScheduleKind.RECONCILE))
+        cron = default_reconcile if reconcile is None else reconcile.cron if reconcile.enabled else None
+        if cron is not None:
+            planned.append(Planned(account_id, ScheduleKind.RECONCILE, cron))
+    return planned

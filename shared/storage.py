@@ -96,15 +96,23 @@ class Storage:
 
     def write_atomic(self, relative_path: str, data: bytes) -> StoredFile:
         """Write via temp file + fsync + rename; return size and sha256."""
+        return self.write_stream(relative_path, (data,))
+
+    def write_stream(self, relative_path: str, chunks: Iterable[bytes]) -> StoredFile:
+        """`write_atomic` for content made as it is written (the manifest): never whole in memory."""
         target = self.absolute(relative_path)
         # Host and pid in the name let a restarted worker remove what a killed one left.
         writer = f"{TMP_PREFIX}{_HOST}.{os.getpid()}.{secrets.token_hex(4)}"
         tmp = target.with_name(f"{writer}.{target.name}{TMP_SUFFIX}")
+        digest, size = hashlib.sha256(), 0
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                for chunk in chunks:
+                    handle.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
@@ -118,13 +126,27 @@ class Storage:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise StorageError(f"cannot write {relative_path}: {exc.strerror}") from None
-        return StoredFile(relative_path, len(data), hashlib.sha256(data).hexdigest())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        return StoredFile(relative_path, size, digest.hexdigest())
 
     def read(self, relative_path: str) -> bytes | None:
         try:
             return self.absolute(relative_path).read_bytes()
         except OSError:
             return None
+
+    def remove(self, relative_path: str) -> bool:
+        """Delete an archived file (one replaced under a new name, or pruned); False if absent."""
+        try:
+            self.absolute(relative_path).unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot remove {relative_path}: {exc.strerror}") from None
+        return True
 
     def remove_partials(self, older_than_s: float = 3600) -> int:
         """Delete temp files a killed process left behind; return how many.

@@ -15,7 +15,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from shared.db import create_session
-from shared.models import TaskRun
+from shared.models import Notification, TaskRun
 
 log = logging.getLogger(__name__)
 
@@ -117,4 +117,10 @@ def trim_history(db_url: str, days: int) -> int:
     cutoff = datetime.now(UTC) - timedelta(days=days)
     with create_session(db_url) as session:
         result = session.execute(delete(TaskRun).where(TaskRun.updated_at < cutoff))
+        # The notifications' delivery history is kept as long (never one still to be sent).
+        session.execute(
+            delete(Notification).where(
+                Notification.created_at < cutoff, Notification.status.in_(["sent", "failed"])
+            )
+        )
         return _rowcount(result)

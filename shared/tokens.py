@@ -88,6 +88,21 @@ class Tokens:
         value = json.loads(self.raw).get("di_refresh_token")
         return str(value) if value else None
 
+    def refresh_expiry(self) -> datetime | None:
+        """The refresh token's own `exp` when it is a JWT (imported tokens); None when it says none."""
+        token = self.refresh_token or ""
+        parts = token.split(".")
+        if len(parts) != 3:
+            return None
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+            exp = claims.get("exp") if isinstance(claims, dict) else None
+            if isinstance(exp, bool) or not isinstance(exp, int | float):
+                return None
+            return datetime.fromtimestamp(exp, UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+
 
 def read_token_source(location: str) -> Tokens | None:
     """GARMINTOKENS: inline JSON, a token file, or a directory holding garmin_tokens.json."""

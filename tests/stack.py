@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from services.simulator.server import SimulatorServer
 from shared.config import normalize_database_url
 from shared.db import create_session
 from shared.fit import check_fit
-from shared.models import Account, Activity, Base, SyncRun
+from shared.models import Account, Activity, ActivityFile, Base, SyncRun
 from shared.storage import TMP_PREFIX
 from tests.conftest import Cli, assert_no_secret, clean_environ, sim_env
 from tests.servers import RedisServer
@@ -127,6 +128,12 @@ def redis_value(client: redis.Redis, key: bytes) -> object:
         b"stream": lambda k: client.xrange(k),
     }
     return reads[kind](key) if kind in reads else None
+
+
+def next_minute_cron(lead_s: float = 5.0) -> tuple[str, datetime]:
+    """A daily cron (UTC) for the first whole minute at least `lead_s` from now, and that moment."""
+    moment = (datetime.now(UTC) + timedelta(seconds=lead_s + 60)).replace(second=0, microsecond=0)
+    return f"{moment.minute} {moment.hour} * * *", moment
 
 
 def wait_until(predicate: object, timeout: float = 60.0, interval: float = 0.2, what: str = "") -> None:
@@ -242,13 +249,23 @@ class Stack:
                     Activity.state == "downloaded"
                 )
             ).all()
+            beside = session.execute(
+                select(ActivityFile.activity_id, ActivityFile.path, ActivityFile.size).where(
+                    ActivityFile.path.is_not(None)
+                )
+            ).all()
         assert len({path for _, path, _ in stored}) == len(stored)
         for activity_id, path, size in stored:
             payload = (data / path).read_bytes()
             assert len(payload) == size and str(activity_id) in path
             if path.endswith(".fit"):
                 assert check_fit(payload).ok
-        assert len(list((data / "fit").iterdir())) == len(stored)  # nothing else under final names
+        for activity_id, path, size in beside:  # sidecars, GPX/TCX exports
+            assert (data / path).stat().st_size == size and str(activity_id) in path
+        # Nothing else under final names.
+        assert {p.relative_to(data).as_posix() for p in (data / "fit").iterdir()} == {
+            path for _, path, _ in (*stored, *beside)
+        }
 
 
 def make_stack(

@@ -15,7 +15,16 @@ from shared.config import normalize_database_url
 from shared.db import _alembic_config, create_session, ensure_schema, get_engine, head_revision
 from shared.models import Account, Activity, Base
 
-TABLES = {"accounts", "activities", "sync_runs", "task_runs", "schedules", "alembic_version"}
+TABLES = {
+    "accounts",
+    "activities",
+    "activity_files",
+    "sync_runs",
+    "task_runs",
+    "schedules",
+    "notifications",
+    "alembic_version",
+}
 
 
 def exercise(url: str) -> None:
@@ -56,7 +65,7 @@ def test_postgresql(pg_url: str) -> None:
 
 
 def test_head_is_single() -> None:
-    assert head_revision() == "0003"
+    assert head_revision() == "0006"
 
 
 def upgrade_with_claims(url: str) -> None:
@@ -95,3 +104,46 @@ def test_upgrade_keeps_published_claims_sqlite(tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_upgrade_keeps_published_claims_postgresql(pg_url: str) -> None:
     upgrade_with_claims(pg_url)
+
+
+def upgrade_fills_times(url: str) -> None:
+    """0004 reads moving and elapsed time out of the summaries already stored (for `stats`)."""
+    from sqlalchemy import text
+
+    url = normalize_database_url(url)
+    command.upgrade(_alembic_config(url), "0003")
+    summaries = {
+        1: '{"movingDuration": 2216.0, "elapsedDuration": 2225.44}',
+        2: '{"movingDuration": "n/a"}',
+        3: "not json",
+    }
+    with get_engine(url).begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, name, token_state, history_complete, created_at) "
+                "VALUES (1, 'a', 'valid', false, :t)"
+            ),
+            {"t": datetime(2026, 1, 1, tzinfo=UTC)},
+        )
+        for activity_id, summary in summaries.items():
+            conn.execute(
+                text(
+                    "INSERT INTO activities (id, account_id, start_time, state, attempts, manual, "
+                    "deleted_upstream, summary_json, created_at, updated_at) "
+                    "VALUES (:id, 1, :t, 'missing', 0, false, false, :s, :t, :t)"
+                ),
+                {"id": activity_id, "t": datetime(2026, 1, 1, tzinfo=UTC), "s": summary},
+            )
+    ensure_schema(url)
+    with create_session(url) as session:
+        times = {a.id: (a.moving_s, a.elapsed_s) for a in session.query(Activity)}
+    assert times == {1: (2216.0, 2225.44), 2: (None, None), 3: (None, None)}
+
+
+def test_upgrade_fills_times_sqlite(tmp_path: Path) -> None:
+    upgrade_fills_times(f"sqlite:///{tmp_path}/garmin.db")
+
+
+@pytest.mark.integration
+def test_upgrade_fills_times_postgresql(pg_url: str) -> None:
+    upgrade_fills_times(pg_url)

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from shared.backlog import expire_leases, release_account
 from shared.coordination import LocalCoordinator
 from shared.db import create_session, ensure_schema
-from shared.models import Account, Activity, DownloadState, SyncRun, TokenState
+from shared.extras import Wants
+from shared.models import Account, Activity, ActivityFile, DownloadState, SyncRun, TokenState
 from shared.pacing import Dispatcher, listing_flag, share_out
 from shared.ratelimit import RateLimiter, account_key
 from shared.ratelimit_spec import parse_rate
@@ -332,3 +333,32 @@ def test_a_task_ending_after_the_connection_was_lost_does_not_kill_the_worker(re
     channel.qos.reject("tag-2", requeue=True)
     channel.qos._flush()  # kombu forgets settled messages lazily
     assert not channel.qos._delivered
+
+
+def test_a_download_costs_the_requests_it_makes(db_url: str) -> None:
+    """With GPX, TCX and details wanted a new activity is four requests: the budget admits fewer
+    downloads; one that has its original and lacks only one export is one request."""
+    account_id, _run = add_account(db_url, "a", backlog=20)
+    coordinator = LocalCoordinator()
+    pacer, recorder, _limiter = dispatcher(db_url, coordinator, "10/minute")
+    pacer.wants = Wants(formats=("gpx", "tcx"), details=True)
+    assert pacer.tick() == 2  # 2 x 4 requests fit in 10; a third would need 12
+    assert pacer.tick() == 0  # in flight, they hold 8 of the 10 slots
+    # An archive made before: the originals and the sidecars are there, only GPX is lacking.
+    b_id, _run = add_account(db_url, "b", backlog=20)
+    with create_session(db_url) as session:
+        for activity in session.scalars(select(Activity).where(Activity.account_id == b_id)):
+            activity.sha256, activity.file_format = "0" * 64, "fit"
+            session.add(ActivityFile(activity_id=activity.id, format="tcx", sha256="1" * 64, path="x.tcx"))
+            session.add(ActivityFile(activity_id=activity.id, format="json", details=True, path="x.json"))
+    published = len(recorder.published)
+    assert pacer.tick() == 10  # one request each: the whole budget of account b
+    assert by_account(recorder.published[published:]) == {b_id: 10}
+    assert by_account(recorder.published[:published]) == {account_id: 2}
+
+
+def test_a_download_costing_more_than_the_budget_is_still_published(db_url: str) -> None:
+    add_account(db_url, "a", backlog=5)
+    pacer, _recorder, _limiter = dispatcher(db_url, LocalCoordinator(), "2/second")
+    pacer.wants = Wants(formats=("gpx", "tcx"), details=True)  # 4 requests, budget 2
+    assert pacer.tick() == 1  # charged the whole budget, never more: it waits for its slots in-process

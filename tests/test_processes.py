@@ -190,7 +190,7 @@ def test_worker_argv_has_the_options_the_design_relies_on() -> None:
     ):
         assert option in argv
     assert argv[argv.index("-O") + 1] == "fair"
-    assert "--queues=sync,downloads" in worker_argv()
+    assert "--queues=sync,downloads,notify" in worker_argv()
     assert "--hostname=worker@%h" in worker_argv()
 
 

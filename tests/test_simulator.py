@@ -329,6 +329,21 @@ def test_refresh_rotates_and_old_refresh_token_is_refused(sim: SimulatorServer) 
     assert stats["refreshes"] == 2 and stats["refresh_refused"] == 1
 
 
+def test_a_refresh_token_chain_ends_where_its_login_said(sim: SimulatorServer) -> None:
+    """`refresh_token_expires_in` counts down from the login: a rotation keeps the end, and
+    after it only a new login helps (tests set the lifetime)."""
+    tokens = requests.post(sim.url + "/__sim/tokens", json={"refresh_ttl": 2}, timeout=5).json()
+    first = _refresh(sim, tokens["di_refresh_token"], tokens["di_client_id"]).json()
+    assert 0 <= first["refresh_token_expires_in"] <= 2
+    time.sleep(2.1)
+    late = _refresh(sim, first["refresh_token"], tokens["di_client_id"])
+    assert late.status_code == 401 and late.json()["error"] == "invalid_grant"
+    default = sim.state.issue_tokens()
+    body = _refresh(sim, default["di_refresh_token"], default["di_client_id"]).json()
+    assert 90 * 86400 - 60 <= body["refresh_token_expires_in"] <= 90 * 86400  # Garmin's 90 days
+    assert requests.post(sim.url + "/__sim/tokens", json={"refresh_ttl": 0}, timeout=5).status_code == 400
+
+
 def test_client_refreshes_when_token_nears_expiry(sim: SimulatorServer) -> None:
     # The client refreshes when now > exp - 900: a 902 s token needs it after 2 s
     # (and surely not during the login a moment after it was issued).

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,7 +28,7 @@ from shared.db import create_session
 from shared.models import Account, Activity, TaskRun
 from shared.runtime import set_runtime
 from tests.conftest import assert_no_secret, token_values
-from tests.stack import Stack, StackFactory, wait_until
+from tests.stack import Stack, StackFactory, next_minute_cron, wait_until
 from tests.web_factories import csrf_headers
 
 pytestmark = pytest.mark.integration
@@ -139,12 +138,6 @@ def test_mfa_login_on_the_account_page_gives_the_workers_new_tokens(
     stack.assert_no_secrets(secrets)
     for url in ("/", "/account", "/api/account", "/tasks", "/api/tasks", "/runs", "/system", "/api/system"):
         assert_no_secret(secrets, url, client.get(url).get_data(as_text=True))
-
-
-def next_minute_cron(lead_s: float = 5.0) -> tuple[str, datetime]:
-    """A daily cron (UTC) for the first whole minute at least `lead_s` from now, and that moment."""
-    moment = (datetime.now(UTC) + timedelta(seconds=lead_s + 60)).replace(second=0, microsecond=0)
-    return f"{moment.minute} {moment.hour} * * *", moment
 
 
 def test_a_schedule_saved_on_the_dashboard_fires_and_keeps_its_run_across_a_retry(

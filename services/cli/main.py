@@ -14,7 +14,20 @@ from typing import Annotated
 import typer
 
 from .bootstrap import Options, setup_logging
-from .commands import download, listing, login, processes, schedule, status, sync, verify
+from .commands import (
+    download,
+    export,
+    listing,
+    login,
+    notify,
+    processes,
+    prune,
+    schedule,
+    stats,
+    status,
+    sync,
+    verify,
+)
 
 app = typer.Typer(
     name="garminsync",
@@ -41,7 +54,11 @@ app.command()(download.download)
 app.command()(sync.sync)
 app.command()(status.status)
 app.command()(verify.verify)
+app.command()(stats.stats)
+app.command()(prune.prune)
+app.command()(export.export)
 app.add_typer(schedule.app, name="schedule")
+app.add_typer(notify.app, name="notify")
 app.command()(processes.worker)
 app.command()(processes.beat)
 app.command()(processes.web)

@@ -20,12 +20,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 from rich.progress import Progress as RichProgress
 
 from shared.archive import Outcome
+from shared.fit_deep import DESCRIPTIONS
 from shared.garmin_values import clean_json, strip_controls
 from shared.inprocess import Progress
 from shared.models import SyncRun
 from shared.schedules import ScheduleView
+from shared.usecases.prune import Pruned
 from shared.usecases.schedule import Mirror
-from shared.verify import Problem
+from shared.verify import Problem, Tally
 
 # Pipes and files get whole lines; a terminal gets its own width.
 err = Console(stderr=True, soft_wrap=True)
@@ -99,11 +101,13 @@ def activity_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for column in ("id", "start (UTC)", "type", "name", "state", "file"):
+    for column in ("id", "start (UTC)", "type", "name", "state", "formats", "file"):
         table.add_column(column)
     for row in rows:
         cells = (row["id"], row["start_time"][:16].replace("T", " "), row["type"], row["name"])
-        table.add_row(*(safe(cell or "") for cell in (*cells, row["state"], row["file_path"])))
+        state = row["state"] + (" (deleted on Garmin)" if row["deleted_upstream"] else "")
+        formats = ",".join(row.get("formats") or ())
+        table.add_row(*(safe(cell or "") for cell in (*cells, state, formats, row["file_path"])))
     out.print(table)
     err.print(f"{len(rows)} activities")
 
@@ -116,6 +120,9 @@ def sync_report(run: SyncRun | None, run_id: int, counts: Counter[str], data_dir
         "list_requests": run.list_requests if run else None,
         "found": run.found if run else 0,
         "new": run.new if run else 0,
+        "updated": run.updated if run else 0,
+        "changed": run.changed if run else 0,
+        "deleted": run.deleted if run else 0,
         "downloaded": counts["downloaded"],
         "already": counts["already"],
         "no_file": counts["no_file"],
@@ -126,8 +133,14 @@ def sync_report(run: SyncRun | None, run_id: int, counts: Counter[str], data_dir
     if as_json:
         print_json(data)
         return
+    upstream = ", ".join(
+        f"{data[key]} {word}"
+        for key, word in (("updated", "renamed or retyped"), ("changed", "changed"), ("deleted", "deleted"))
+        if data[key]
+    )
     out.print(
-        f"Garmin's list: {data['found']} checked, {data['new']} new "
+        f"Garmin's list: {data['found']} checked, {data['new']} new"
+        f"{', ' + upstream if upstream else ''} "
         f"({data['list_requests']} request(s)). Downloaded {data['downloaded']}, "
         f"no file {data['no_file']}, failed {data['failed']}, deferred {data['deferred']}. "
         f"Files in {safe(data['data_dir'])}."
@@ -187,18 +200,56 @@ def duration(seconds: float) -> str:
     return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def problems(checked: int, found: list[Problem], as_json: bool) -> None:
+def problems(
+    checked: int, found: list[Problem], as_json: bool, tally: Tally | None = None, seconds: float = 0.0
+) -> None:
+    """The problems found; with --deep, how many FIT files passed, failed or skipped each check."""
     if as_json:
-        print_json({"checked": checked, "problems": [p.__dict__ for p in found]})
+        data: dict[str, Any] = {"checked": checked, "problems": [p.__dict__ for p in found]}
+        if tally is not None:
+            data["deep"] = {"fit_files": tally.files, "checks": tally.as_dict()}
+        print_json(data)
         return
     for problem in found:
         out.print(f"[red]{problem.activity_id}[/red] {safe(problem.path)}: {safe(problem.reason)}")
+    if tally is not None:
+        deep_table(tally, seconds)
     out.print(f"Checked {checked} files: {len(found)} problem(s).")
+
+
+def deep_table(tally: Tally, seconds: float) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", title=f"Deep checks of {tally.files} FIT file(s)")
+    for column in ("check", "passed", "failed", "skipped", "what it checks"):
+        table.add_column(column, justify="right" if column in ("passed", "failed", "skipped") else "left")
+    for name, counts in tally.as_dict().items():
+        failed = f"[red]{counts['failed']}[/red]" if counts["failed"] else "0"
+        table.add_row(name, str(counts["passed"]), failed, str(counts["skipped"]), DESCRIPTIONS[name])
+    out.print(table)
+    if seconds > 0 and tally.files:
+        err.print(f"{tally.files / seconds:.1f} FIT files/s")
+
+
+def pruned(result: Pruned, as_json: bool) -> None:
+    if as_json:
+        print_json({"pruned": result.done, "activity_ids": result.activity_ids, "files": result.files})
+        return
+    count = len(result.activity_ids)
+    if result.done:
+        out.print(f"Removed {count} activities deleted on Garmin ({result.files} file(s)).")
+    elif count:
+        out.print(f"{count} activities deleted on Garmin ({result.files} file(s)) would be removed:")
+        out.print(" ".join(str(activity_id) for activity_id in result.activity_ids))
+        err.print("Run `garminsync prune --deleted --yes` to remove them.")
+    else:
+        out.print("No activity deleted on Garmin: nothing to prune.")
 
 
 def schedule(view: ScheduleView, note: str) -> None:
     state = "enabled" if view.enabled else "disabled"
-    out.print(f"Schedule: [bold]{safe(view.cron)}[/bold] — {safe(view.description)} — {state} ({safe(note)})")
+    label = "Reconcile" if view.kind == "reconcile" else "Schedule"
+    out.print(f"{label}: [bold]{safe(view.cron)}[/bold] — {safe(view.description)} — {state} ({safe(note)})")
     if view.error:
         out.print(f"[yellow]{safe(view.error)}[/yellow]")
     for moment in view.next_runs if view.enabled else []:

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--latency-ms", type=int, default=0)
     p.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime (s)")
+    p.add_argument(
+        "--refresh-ttl", type=int, default=90 * 86400, help="refresh token lifetime from a login (s)"
+    )
     p.add_argument("--mfa", action="store_true", help="every account requires the MFA code 123456")
     p.add_argument("--email", default=DEFAULT_EMAIL, help="the first (default) account")
     p.add_argument("--password", default=DEFAULT_PASSWORD, help="every account's password")
@@ -95,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         log_requests=args.verbose,
         token_ttl=args.token_ttl,
+        refresh_ttl=args.refresh_ttl,
         mfa=args.mfa,
         email=args.email,
         password=args.password,

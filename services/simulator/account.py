@@ -13,12 +13,12 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from . import data, formats
 from .data import Account, Activity
-from .fit_encoder import FitActivity, corrupt_crc, encode_activity
+from .fit_encoder import DEFECTS, FitActivity, corrupt_crc, encode_activity
 from .ratelimit import RateLimiter
 from .stats import Stats
 
@@ -157,6 +157,45 @@ class AccountWorld:
             self._files.pop(activity_id, None)
             return True
 
+    def edit_activity(
+        self,
+        activity_id: int,
+        *,
+        name: str | None = None,
+        type_key: str | None = None,
+        duration_s: float | None = None,
+        start_shift_s: float | None = None,
+    ) -> Activity | None:
+        """Change an activity upstream, as the athlete would on Garmin Connect: a new name or
+        type changes only the summary; a new duration (a trim, a corrected upload) or start
+        changes the summary and the original file. None for an unknown id."""
+        if type_key is not None and type_key not in data.TYPES:
+            raise ValueError(f"type must be one of {sorted(data.TYPES)}")
+        if duration_s is not None and not 1 <= duration_s <= 86400 * 7:
+            raise ValueError("duration_s must be between 1 and 604800")
+        if start_shift_s is not None and abs(start_shift_s) > 86400:
+            raise ValueError("start_shift_s must be within a day")
+        with self._lock:
+            act = self._by_id.get(activity_id)
+            if act is None:
+                return None
+            changes: dict[str, Any] = {}
+            if name is not None:
+                changes["name"] = name
+            if type_key is not None:
+                changes["type_key"] = type_key
+            if duration_s is not None:
+                changes["duration_s"] = round(float(duration_s), 3)
+            if start_shift_s is not None:
+                changes["start_utc"] = act.start_utc + timedelta(seconds=start_shift_s)
+            if duration_s is not None or start_shift_s is not None:
+                changes["uploaded_utc"] = max(act.uploaded_utc, datetime.now(UTC).replace(microsecond=0))
+            edited = replace(act, **changes)
+            self._activities[self._activities.index(act)] = edited
+            self._by_id[activity_id] = edited
+            self._files.pop(activity_id, None)
+            return edited
+
     def search(
         self,
         start: int = 0,
@@ -217,21 +256,37 @@ class AccountWorld:
         return entry
 
     def original_zip(self, activity_id: int, fault: str | None = None) -> bytes:
-        """The download-service ZIP, optionally damaged (``broken_zip``/``corrupt_fit``)."""
+        """The download-service ZIP, optionally damaged (``faults.FILE_FAULTS``)."""
         act = self._require(activity_id)
         name, content = self.original_file(activity_id)
-        if fault == "corrupt_fit" and name.endswith(".fit"):
-            content = corrupt_crc(content)
+        if name.endswith(".fit"):
+            content = self._faulty_fit(activity_id, content, fault)
         body = formats.zip_single(name, content, act.uploaded_utc)
         if fault == "broken_zip":
             body = formats.truncate_zip(body)
         return body
 
-    def export(self, activity_id: int, fmt: str) -> bytes:
-        """Garmin's GPX/TCX export (generated from the same track)."""
+    def _faulty_fit(self, activity_id: int, content: bytes, fault: str | None) -> bytes:
+        """The FIT as the fault wants it: a wrong CRC, another activity's file, or a DEFECT."""
+        if fault == "corrupt_fit":
+            return corrupt_crc(content)
+        if fault == "other_activity":
+            others = [i for i in self.ids_by_kind("fit") if i != activity_id]
+            return self.original_file(others[0])[1] if others else content
+        if fault in DEFECTS:
+            return encode_activity(replace(self.track(activity_id), defect=fault))
+        return content
+
+    def export(self, activity_id: int, fmt: str, fault: str | None = None) -> bytes:
+        """Garmin's GPX/TCX export (generated from the same track), optionally damaged
+        (``faults.EXPORT_FAULTS``; ``wrong_activity`` serves another activity's export)."""
         act = self._require(activity_id)
-        track = self.track(activity_id)
-        return formats.gpx(act, track) if fmt == "gpx" else formats.tcx(act, track)
+        render = formats.gpx if fmt == "gpx" else formats.tcx
+        body = render(act, self.track(activity_id))
+        if fault is None:
+            return body
+        other = next((a for a in self.activities() if a.activity_id != activity_id), act)
+        return formats.damaged_export(body, fault, render(other, self.track(other.activity_id)))
 
     def _require(self, activity_id: int) -> Activity:
         act = self.get_activity(activity_id)

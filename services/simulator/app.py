@@ -42,6 +42,8 @@ def classify(path: str, grant_type: str | None) -> tuple[str, int | None]:
         return "list", None
     if path.startswith("/activity-service/activity/"):
         return "detail", activity_id
+    if path.startswith("/download-service/export/"):
+        return "export", activity_id
     if path.startswith("/download-service/"):
         return "download", activity_id
     if path.startswith("/userprofile-service/"):

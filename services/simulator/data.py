@@ -113,6 +113,9 @@ HOSTILE_NAMES = (
     'Quotes "and" <tags> & pipes | stars *',
     "Tab\tand\nnewline",
     "Ünïcödé Straßenlauf — 東京 " + "x" * 220,
+    # Read as formulas by spreadsheets opening a CSV export (CSV injection).
+    '=HYPERLINK("https://evil.example/x","Long Run")',
+    "@SUM(1+1) -tempo +strides",
 )
 
 # Numbers Garmin might send that no client can take as they are: an id beyond a
@@ -178,6 +181,11 @@ class Activity:
     @property
     def has_gps(self) -> bool:
         return self.type.gps and self.kind != "manual"
+
+    @property
+    def elapsed_s(self) -> float:
+        """Garmin's `elapsedDuration`: the timer time plus the pauses; the FIT session says the same."""
+        return round(self.duration_s * 1.01, 3)
 
     @property
     def end_utc(self) -> datetime:
@@ -385,6 +393,8 @@ def make_track(act: Activity, seed: int, records: int) -> FitActivity:
         records=out,
         laps=laps,
         calories=act.calories,
+        timer_s=act.duration_s,
+        elapsed_s=act.elapsed_s,
     )
 
 
@@ -435,7 +445,7 @@ def list_item(act: Activity, account: Account) -> dict[str, Any]:
         "activityType": _type_json(t),
         "eventType": {"typeId": 9, "typeKey": "uncategorized", "sortOrder": 10},
         "duration": act.duration_s,
-        "elapsedDuration": round(act.duration_s * 1.01, 3),
+        "elapsedDuration": act.elapsed_s,
         "movingDuration": float(int(act.duration_s * 0.97)),
         "calories": float(act.calories),
         "averageHR": float(act.avg_hr),
@@ -498,15 +508,42 @@ def activity_uuid(act: Activity) -> str:
     return str(uuid.UUID(int=random.Random(f"uuid:{act.activity_id}").getrandbits(128)))
 
 
-def detail(act: Activity, account: Account) -> dict[str, Any]:
-    """The ``/activity-service/activity/{id}`` body."""
+def _from_track(act: Activity, track: FitActivity) -> dict[str, Any]:
+    """The details' measures that come from the samples (as the real detail has them)."""
+    heart = [r.heart_rate for r in track.records]
+    extra: dict[str, Any] = {
+        "minHR": float(min(heart)),
+        "bmrCalories": float(round(act.duration_s / 60 * 1.45)),
+        "trainingEffect": round(min(5.0, act.duration_s / 1200 + (act.avg_hr - 100) / 40), 1),
+        "anaerobicTrainingEffect": 0.0,
+        "activityTrainingLoad": round(act.duration_s / 60 * act.avg_hr / 120, 2),
+        "moderateIntensityMinutes": int(act.duration_s // 600),
+        "vigorousIntensityMinutes": int(act.duration_s // 120),
+        "minActivityLapDuration": round(act.duration_s / max(1, len(track.laps)), 3),
+    }
+    altitudes = [r.altitude_m for r in track.records if r.altitude_m is not None]
+    if altitudes:
+        extra["maxElevation"], extra["minElevation"] = max(altitudes), min(altitudes)
+    positions = [(r.lat, r.lon) for r in track.records if r.lat is not None]
+    if positions:
+        extra["endLatitude"], extra["endLongitude"] = positions[-1]
+    if act.type.has_distance and act.duration_s > 0:
+        extra["averageMovingSpeed"] = act.distance_m / max(1.0, float(int(act.duration_s * 0.97)))
+    if act.type.key in ("running", "trail_running", "walking", "hiking"):
+        extra["steps"] = int(act.duration_s / 60 * act.type.cadence[0] * 2)
+    return extra
+
+
+def detail(act: Activity, account: Account, track: FitActivity | None = None) -> dict[str, Any]:
+    """The ``/activity-service/activity/{id}`` body (shaped on a real one: the reference
+    fixture ``garmin/activity_detail_sample.json``); ``track`` adds what the samples give."""
     t = act.type
     summary: dict[str, Any] = {
         "startTimeLocal": _detail_time(act.start_local),
         "startTimeGMT": _detail_time(act.start_utc),
         "duration": act.duration_s,
         "movingDuration": float(int(act.duration_s * 0.97)),
-        "elapsedDuration": round(act.duration_s * 1.01, 3),
+        "elapsedDuration": act.elapsed_s,
         "calories": float(act.calories),
         "averageHR": float(act.avg_hr),
         "maxHR": float(act.max_hr),
@@ -521,6 +558,8 @@ def detail(act: Activity, account: Account) -> dict[str, Any]:
         summary["startLongitude"] = act.place.lon
         summary["elevationGain"] = act.elevation_gain
         summary["elevationLoss"] = round(act.elevation_gain * 0.97, 1)
+    if track is not None:
+        summary.update(_from_track(act, track))
     file_format = None if act.kind == "manual" else {
         "formatId": {"fit": 7, "gpx": 1, "tcx": 2}[act.kind],
         "formatKey": act.kind,
@@ -574,6 +613,24 @@ def detail(act: Activity, account: Account) -> dict[str, Any]:
     }
     if act.has_gps:
         body["locationName"] = act.place.name
+    if act.kind != "manual":
+        body["metadataDTO"]["deviceMetaDataDTO"] = {
+            "deviceId": str(3_000_000_000 + act.device_product),
+            "deviceTypePk": act.device_product,
+            "deviceVersionPk": 1_000_000 + act.device_product,
+        }
+        body["splitSummaries"] = [
+            {
+                "distance": act.distance_m if t.has_distance else 0.0,
+                "duration": act.duration_s,
+                "movingDuration": summary["movingDuration"],
+                "calories": float(act.calories),
+                "averageHR": float(act.avg_hr),
+                "maxHR": float(act.max_hr),
+                "splitType": "INTERVAL_ACTIVE",
+                "noOfSplits": 1,
+            }
+        ]
     return body
 
 

@@ -13,11 +13,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .fit_encoder import DEFECTS
+
 MATCHES = (
     "any",
     "list",
     "count",
     "download",
+    "export",
     "detail",
     "token",
     "token_refresh",
@@ -27,6 +30,11 @@ MATCHES = (
     "other",
 )
 BODIES = ("json", "html", "empty")
+# Bad payloads served with a 200. The original's ZIP: cut, a wrong CRC, or a file whose CRC is
+# sound but whose content is not the activity's recording (another activity's file, or a DEFECT).
+FILE_FAULTS = ("broken_zip", "corrupt_fit", "other_activity", *DEFECTS)
+EXPORT_FAULTS = ("broken_xml", "xml_bomb", "xml_external", "wrong_activity")  # GPX/TCX exports
+ACTIVITY_FAULTS = FILE_FAULTS + EXPORT_FAULTS
 
 
 class FaultSpecError(ValueError):
@@ -123,7 +131,7 @@ class Faults:
         self._lock = threading.Lock()
         self._rng = random.Random(f"faults:{seed}")
         self._rules: list[FaultRule] = []
-        self._file_faults: dict[str, dict[int, int]] = {"broken_zip": {}, "corrupt_fit": {}}
+        self._file_faults: dict[str, dict[int, int]] = {name: {} for name in ACTIVITY_FAULTS}
 
     def clear(self) -> None:
         with self._lock:
@@ -135,10 +143,12 @@ class Faults:
         """Add rules and/or activity faults; ``{"replace": true}`` clears first.
 
         Accepts a single rule, a list of rules, or an object with ``rules``,
-        ``broken_zip``, ``corrupt_fit`` and ``count`` (for the activity faults).
+        activity faults (``FILE_FAULTS`` for the original;
+        ``broken_xml``, ``xml_bomb``, ``xml_external``, ``wrong_activity`` for
+        the GPX/TCX exports) and ``count`` (for the activity faults).
         """
         rules: list[FaultRule] = []
-        files: dict[str, dict[int, int]] = {"broken_zip": {}, "corrupt_fit": {}}
+        files: dict[str, dict[int, int]] = {name: {} for name in ACTIVITY_FAULTS}
         replace = False
         if isinstance(spec, list):
             rules = [parse_rule(_mapping(r)) for r in spec]
@@ -146,7 +156,7 @@ class Faults:
             if {"match", "status", "delay_ms"} & set(spec):
                 rules = [parse_rule(spec)]
             else:
-                unknown = set(spec) - {"rules", "broken_zip", "corrupt_fit", "count", "replace"}
+                unknown = set(spec) - {"rules", "count", "replace", *ACTIVITY_FAULTS}
                 if unknown:
                     raise FaultSpecError(f"unknown keys: {sorted(unknown)}")
                 replace = bool(spec.get("replace", False))
@@ -154,7 +164,7 @@ class Faults:
                 count = _int_or_none(spec.get("count", 1), "count")
                 if count is None or count == 0 or count < -1:
                     raise FaultSpecError("count must be a positive number or -1")
-                for name in ("broken_zip", "corrupt_fit"):
+                for name in ACTIVITY_FAULTS:
                     ids = spec.get(name) or []
                     if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
                         raise FaultSpecError(f"{name} must be a list of activity ids")
@@ -188,10 +198,11 @@ class Faults:
                 return FaultRule(**asdict(rule))
         return None
 
-    def take_file_fault(self, activity_id: int) -> str | None:
-        """``broken_zip`` or ``corrupt_fit`` if one is armed for this activity."""
+    def take_file_fault(self, activity_id: int, names: tuple[str, ...] = FILE_FAULTS) -> str | None:
+        """The first of ``names`` armed for this activity (``FILE_FAULTS`` for
+        the original; ``EXPORT_FAULTS`` for an export), using it up."""
         with self._lock:
-            for name in ("broken_zip", "corrupt_fit"):
+            for name in names:
                 left = self._file_faults[name].get(activity_id)
                 if left is None or left == 0:
                     continue
@@ -204,8 +215,7 @@ class Faults:
         with self._lock:
             return {
                 "rules": [asdict(r) for r in self._rules],
-                "broken_zip": {str(k): v for k, v in self._file_faults["broken_zip"].items()},
-                "corrupt_fit": {str(k): v for k, v in self._file_faults["corrupt_fit"].items()},
+                **{name: {str(k): v for k, v in self._file_faults[name].items()} for name in ACTIVITY_FAULTS},
             }
 
 

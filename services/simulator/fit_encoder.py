@@ -10,7 +10,7 @@ in the tests.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .fit_protocol import (
@@ -23,7 +23,7 @@ from .fit_protocol import (
     semicircles,
 )
 
-__all__ = ["FitActivity", "FitLap", "FitRecord", "corrupt_crc", "encode_activity", "fit_crc"]
+__all__ = ["DEFECTS", "FitActivity", "FitLap", "FitRecord", "corrupt_crc", "encode_activity", "fit_crc"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,22 @@ class FitActivity:
     records: list[FitRecord]
     laps: list[FitLap] = field(default_factory=list)
     calories: int = 0
+    # What the summary says (Garmin's `duration` and `elapsedDuration`); None: the records' span.
+    timer_s: float | None = None
+    elapsed_s: float | None = None
+    defect: str = ""  # one of DEFECTS: a file whose CRC is sound but whose content is wrong
+
+
+# Files that pass every CRC but are not a sound recording of the activity (simulator faults).
+DEFECTS = (
+    "course_file",  # File Id of type course, not activity
+    "file_id_late",  # a Device Info message before the File Id
+    "no_activity",  # no Activity message
+    "session_count",  # the Activity message counts two sessions, the file holds one
+    "wrong_start",  # the session starts an hour after the activity
+    "wrong_duration",  # the session lasts half as long as Garmin says
+    "few_records",  # two records for the whole activity
+)
 
 
 # Global message numbers.
@@ -96,29 +112,30 @@ def encode_activity(act: FitActivity) -> bytes:
     """Encode an activity file: file_id, events, records, laps, session, activity."""
     if len(act.records) < 2:
         raise ValueError("an activity needs at least two records")
+    if act.defect and act.defect not in DEFECTS:
+        raise ValueError(f"defect must be one of {DEFECTS}")
+    if act.defect == "few_records":
+        act = replace(act, records=[act.records[0], act.records[-1]], laps=[])
     enc = FitEncoder()
     created = fit_timestamp(act.time_created)
-    enc.message(
-        FILE_ID,
-        [
-            (0, BaseType.ENUM, 4),  # type = activity
-            (1, BaseType.UINT16, MANUFACTURER_GARMIN),
-            (2, BaseType.UINT16, act.product),
-            (3, BaseType.UINT32Z, act.serial_number),
-            (4, BaseType.UINT32, created),
-        ],
-    )
-    enc.message(
-        DEVICE_INFO,
-        [
-            (253, BaseType.UINT32, created),
-            (0, BaseType.UINT8, 0),  # device_index = creator
-            (2, BaseType.UINT16, MANUFACTURER_GARMIN),
-            (3, BaseType.UINT32Z, act.serial_number),
-            (4, BaseType.UINT16, act.product),
-            (5, BaseType.UINT16, 2710),  # software 27.10
-        ],
-    )
+    file_id: list[Field] = [
+        (0, BaseType.ENUM, 6 if act.defect == "course_file" else 4),  # type = course / activity
+        (1, BaseType.UINT16, MANUFACTURER_GARMIN),
+        (2, BaseType.UINT16, act.product),
+        (3, BaseType.UINT32Z, act.serial_number),
+        (4, BaseType.UINT32, created),
+    ]
+    device_info: list[Field] = [
+        (253, BaseType.UINT32, created),
+        (0, BaseType.UINT8, 0),  # device_index = creator
+        (2, BaseType.UINT16, MANUFACTURER_GARMIN),
+        (3, BaseType.UINT32Z, act.serial_number),
+        (4, BaseType.UINT16, act.product),
+        (5, BaseType.UINT16, 2710),  # software 27.10
+    ]
+    header = [(DEVICE_INFO, device_info), (FILE_ID, file_id)]
+    for number, content in header if act.defect == "file_id_late" else reversed(header):
+        enc.message(number, content)
     start = fit_timestamp(act.records[0].timestamp)
     enc.message(
         EVENT,
@@ -170,6 +187,13 @@ def encode_activity(act: FitActivity) -> bytes:
             ],
         )
     s = _summary(act.records)
+    timer_ms = s["elapsed_ms"] if act.timer_s is None else round(act.timer_s * 1000)
+    elapsed_ms = s["elapsed_ms"] if act.elapsed_s is None else round(act.elapsed_s * 1000)
+    session_start = s["start"]
+    if act.defect == "wrong_start":
+        session_start = int(s["start"] or 0) + 3600
+    elif act.defect == "wrong_duration":
+        timer_ms, elapsed_ms = int(timer_ms or 0) // 2, int(elapsed_ms or 0) // 2
     enc.message(
         SESSION,
         [
@@ -177,13 +201,13 @@ def encode_activity(act: FitActivity) -> bytes:
             (253, BaseType.UINT32, s["end"]),
             (0, BaseType.ENUM, 8),  # event = session
             (1, BaseType.ENUM, 1),  # event_type = stop
-            (2, BaseType.UINT32, s["start"]),
+            (2, BaseType.UINT32, session_start),
             (3, BaseType.SINT32, s["start_lat"]),
             (4, BaseType.SINT32, s["start_lon"]),
             (5, BaseType.ENUM, act.sport),
             (6, BaseType.ENUM, act.sub_sport),
-            (7, BaseType.UINT32, s["elapsed_ms"]),
-            (8, BaseType.UINT32, s["elapsed_ms"]),
+            (7, BaseType.UINT32, elapsed_ms),
+            (8, BaseType.UINT32, timer_ms),
             (9, BaseType.UINT32, s["distance_cm"]),
             (11, BaseType.UINT16, act.calories),
             (14, BaseType.UINT16, s["avg_speed"]),
@@ -194,12 +218,14 @@ def encode_activity(act: FitActivity) -> bytes:
             (26, BaseType.UINT16, len(laps)),
         ],
     )
+    if act.defect == "no_activity":
+        return enc.finish()
     enc.message(
         ACTIVITY,
         [
             (253, BaseType.UINT32, end),
-            (0, BaseType.UINT32, s["elapsed_ms"]),
-            (1, BaseType.UINT16, 1),
+            (0, BaseType.UINT32, timer_ms),
+            (1, BaseType.UINT16, 2 if act.defect == "session_count" else 1),
             (2, BaseType.ENUM, 0),  # type = manual (what devices write)
             (3, BaseType.ENUM, 26),  # event = activity
             (4, BaseType.ENUM, 1),  # event_type = stop

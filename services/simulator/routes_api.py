@@ -14,6 +14,7 @@ from flask import Flask, Response, g, jsonify, request
 
 from . import data
 from .account import AccountWorld
+from .faults import EXPORT_FAULTS
 from .responses import error, reason
 from .state import MAX_LIST_LIMIT, SimState
 
@@ -129,7 +130,7 @@ def register(app: Flask, state: SimState) -> None:
         act = _world().get_activity(activity_id)
         if act is None:
             return error(404, "Activity not found")
-        return jsonify(data.detail(act, _world().profile))
+        return jsonify(data.detail(act, _world().profile, _world().track(activity_id)))
 
     @app.route("/download-service/files/activity/<int:activity_id>")
     def original(activity_id: int) -> Response:
@@ -154,8 +155,11 @@ def register(app: Flask, state: SimState) -> None:
         act = _world().get_activity(activity_id)
         if act is None or act.kind == "manual":
             return error(404, "Activity not found")
+        fault = state.faults.take_file_fault(activity_id, EXPORT_FAULTS)
+        if fault is not None:
+            state.traffic.event("fault", _world())
         mimetype = "application/gpx+xml" if fmt == "gpx" else "application/vnd.garmin.tcx+xml"
-        resp = Response(_world().export(activity_id, fmt), mimetype=mimetype)
+        resp = Response(_world().export(activity_id, fmt, fault), mimetype=mimetype)
         resp.headers["Content-Disposition"] = f'attachment; filename="activity_{activity_id}.{fmt}"'
         return resp
 

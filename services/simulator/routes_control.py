@@ -57,6 +57,19 @@ def _count(value: Any, name: str) -> int:
     return value
 
 
+# PATCH /__sim/activities/<id>: what the athlete can change on Garmin Connect.
+_EDITS = {"name": str, "type_key": str, "duration_s": float, "start_shift_s": float}
+
+
+def _edit(key: str, value: Any) -> Any:
+    kind = _EDITS[key]
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return value
+    raise ValueError(f"{key} must be a {'number' if kind is float else 'string'}")
+
+
 def register(app: Flask, state: SimState) -> None:
     """Add the control routes; a bad body is a 400, an unknown account a 404."""
     bp = Blueprint("control", __name__, url_prefix="/__sim")
@@ -149,11 +162,20 @@ def register(app: Flask, state: SimState) -> None:
         count = _count(body.get("count", 1), "count")
         return jsonify({"ids": state.add_activities(count, kind=body.get("kind"), account=_account(body))})
 
-    @bp.route("/activities/<int:activity_id>", methods=["DELETE"])
-    def delete_activity(activity_id: int) -> Response:
-        if not state.delete_activity(activity_id, account=_account(_object())):
+    @bp.route("/activities/<int:activity_id>", methods=["DELETE", "PATCH"])
+    def change_activity(activity_id: int) -> Response:
+        body = _object()
+        if request.method == "DELETE":
+            if not state.delete_activity(activity_id, account=_account(body)):
+                return error(404, "Activity not found")
+            return jsonify({"deleted": activity_id})
+        unknown = set(body) - {"account", *_EDITS}
+        if unknown:
+            raise ValueError(f"unknown keys: {sorted(unknown)}")
+        changes = {key: _edit(key, body[key]) for key in _EDITS if body.get(key) is not None}
+        if not state.edit_activity(activity_id, account=_account(body), **changes):
             return error(404, "Activity not found")
-        return jsonify({"deleted": activity_id})
+        return jsonify({"changed": activity_id, **changes})
 
     @bp.route("/revoke", methods=["POST"])
     def revoke() -> Response:
@@ -167,10 +189,11 @@ def register(app: Flask, state: SimState) -> None:
     @bp.route("/tokens", methods=["POST"])
     def tokens() -> Response:
         body = _object()
-        ttl = body.get("ttl")
-        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1):
-            return error(400, "ttl must be a positive integer")
-        return jsonify(state.issue_tokens(ttl=ttl, account=_account(body)))
+        ttl, refresh_ttl = body.get("ttl"), body.get("refresh_ttl")
+        for name, value in (("ttl", ttl), ("refresh_ttl", refresh_ttl)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                return error(400, f"{name} must be a positive integer")
+        return jsonify(state.issue_tokens(ttl=ttl, account=_account(body), refresh_ttl=refresh_ttl))
 
     @bp.route("/stats")
     def stats() -> Response:

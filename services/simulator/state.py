@@ -25,14 +25,14 @@ from .faults import Faults
 from .fit_encoder import FitActivity
 from .registry import AccountRegistry
 from .stats import DEFAULT_WINDOWS
-from .tokens import DEFAULT_CLIENT_ID, TokenAuthority
+from .tokens import DEFAULT_CLIENT_ID, REFRESH_TTL_S, TokenAuthority
 from .traffic import Traffic
 
 DEFAULT_EMAIL = "athlete@example.com"
 DEFAULT_PASSWORD = "correct-horse"  # noqa: S105 - the simulator's documented test login
 MFA_CODE = "123456"
 MAX_LIST_LIMIT = 1000
-_GLOBAL_KEYS = ("latency_ms", "latency_jitter_ms", "token_ttl", "manual_status")
+_GLOBAL_KEYS = ("latency_ms", "latency_jitter_ms", "token_ttl", "refresh_ttl", "manual_status")
 _ACCOUNT_KEYS = ("rate_limit", "mfa")
 
 
@@ -57,6 +57,7 @@ class SimState:
         latency_ms: int = 0,
         latency_jitter_ms: int = 0,
         token_ttl: int = 3600,
+        refresh_ttl: int = REFRESH_TTL_S,
         email: str = DEFAULT_EMAIL,
         password: str = DEFAULT_PASSWORD,
         mfa: bool = False,
@@ -79,7 +80,7 @@ class SimState:
         self.traffic = Traffic(seed, latency_ms, latency_jitter_ms, rate_limit)
         self.rate_limiter = self.traffic.rate_limiter  # the IP-wide limit
         self.stats_counter = self.traffic.stats  # over all accounts
-        self.tokens = TokenAuthority(token_ttl)
+        self.tokens = TokenAuthority(token_ttl, refresh_ttl)
         self.faults = Faults(seed)
         self._sessions: dict[str, SsoSession] = {}
         catalogue = Catalogue(
@@ -166,6 +167,10 @@ class SimState:
         """Delete upstream (as the athlete would on Garmin Connect)."""
         return self.world(account).delete_activity(activity_id)
 
+    def edit_activity(self, activity_id: int, *, account: str | None = None, **changes: Any) -> bool:
+        """Rename, retype, trim or move an activity upstream (``AccountWorld.edit_activity``)."""
+        return self.world(account).edit_activity(activity_id, **changes) is not None
+
     def search(self, *args: Any, account: str | None = None, **filters: Any) -> list[Activity]:
         """The list endpoint's filtering and paging (``AccountWorld.search``'s arguments)."""
         return self.world(account).search(*args, **filters)
@@ -201,10 +206,18 @@ class SimState:
             return self._sessions.get(sid) if sid else None
 
     def issue_tokens(
-        self, client_id: str = DEFAULT_CLIENT_ID, ttl: int | None = None, *, account: str | None = None
+        self,
+        client_id: str = DEFAULT_CLIENT_ID,
+        ttl: int | None = None,
+        *,
+        account: str | None = None,
+        refresh_ttl: int | None = None,
     ) -> dict[str, str]:
-        """Token JSON for ``Garmin().login(tokenstore=json.dumps(...))``, no SSO needed."""
-        body = self.tokens.issue(self.world(account).guid, client_id, ttl)
+        """Token JSON for ``Garmin().login(tokenstore=json.dumps(...))``, no SSO needed.
+
+        ``refresh_ttl``: seconds until the refresh token (and its rotations) runs out.
+        """
+        body = self.tokens.issue(self.world(account).guid, client_id, ttl, refresh_ttl_s=refresh_ttl)
         return {
             "di_token": body["access_token"],
             "di_refresh_token": body["refresh_token"],
@@ -256,6 +269,8 @@ class SimState:
                 self.traffic.latency_jitter_ms = options["latency_jitter_ms"]
             if options.get("token_ttl") is not None:
                 self.tokens.ttl_s = max(1, options["token_ttl"])
+            if options.get("refresh_ttl") is not None:
+                self.tokens.refresh_ttl_s = max(1, options["refresh_ttl"])
             if options.get("manual_status") is not None:
                 self.manual_status = options["manual_status"]
             if options.get("mfa") is not None:
@@ -271,6 +286,7 @@ class SimState:
                 "latency_ms": self.traffic.latency_ms,
                 "latency_jitter_ms": self.traffic.latency_jitter_ms,
                 "token_ttl": self.tokens.ttl_s,
+                "refresh_ttl": self.tokens.refresh_ttl_s,
                 "rate_limit": self.rate_limiter.describe(),
                 "manual_status": self.manual_status,
                 "mfa": self.account.mfa,

@@ -4,6 +4,9 @@ Access tokens are HS256 JWTs signed with a per-instance secret, so a token
 from another simulator (or a forged one) is simply unknown. Refresh tokens
 are opaque and single-use: a refresh returns a new pair and revokes the
 token it consumed, so a client that loses the new pair must log in again.
+A refresh token lives `refresh_ttl_s` (90 days) from the login that began
+its chain: a rotation keeps that end (the answer's `refresh_token_expires_in`
+counts down), and after it only a new interactive login helps.
 Every ticket and token belongs to one account, named by its Garmin GUID (the
 JWT's ``garmin_guid`` claim), and a refresh keeps that account.
 """
@@ -53,10 +56,11 @@ class _Ticket:
 class TokenAuthority:
     """Issues tickets and tokens; validates and revokes them. Thread-safe."""
 
-    def __init__(self, ttl_s: int) -> None:
+    def __init__(self, ttl_s: int, refresh_ttl_s: int = REFRESH_TTL_S) -> None:
         self._secret = secrets.token_bytes(32)
         self._lock = threading.Lock()
         self.ttl_s = ttl_s
+        self.refresh_ttl_s = refresh_ttl_s
         self._tickets: dict[str, _Ticket] = {}
         self._refresh: dict[str, _Refresh] = {}
         self._issued_jti: dict[str, set[str]] = {}  # guid -> jti
@@ -97,11 +101,23 @@ class TokenAuthority:
         return f"{header}.{body}.{_b64(sig)}"
 
     def issue(
-        self, guid: str, client_id: str = DEFAULT_CLIENT_ID, ttl_s: int | None = None
+        self,
+        guid: str,
+        client_id: str = DEFAULT_CLIENT_ID,
+        ttl_s: int | None = None,
+        *,
+        refresh_ttl_s: int | None = None,
+        refresh_expires: float | None = None,
     ) -> dict[str, Any]:
-        """A DI token response body for the account ``guid``: fresh access and refresh tokens."""
+        """A DI token response body for the account ``guid``: fresh access and refresh tokens.
+
+        The refresh token ends `refresh_ttl_s` from now (a login), or at `refresh_expires`
+        (a rotation keeps the end of the token it replaces).
+        """
         ttl = self.ttl_s if ttl_s is None else ttl_s
         now = int(time.time())
+        if refresh_expires is None:
+            refresh_expires = time.time() + (self.refresh_ttl_s if refresh_ttl_s is None else refresh_ttl_s)
         jti = secrets.token_hex(16)
         access = self._sign(
             {
@@ -118,7 +134,7 @@ class TokenAuthority:
         refresh = "rt-" + secrets.token_urlsafe(32)
         with self._lock:
             self._issued_jti.setdefault(guid, set()).add(jti)
-            self._refresh[refresh] = _Refresh(guid, client_id, time.time() + REFRESH_TTL_S)
+            self._refresh[refresh] = _Refresh(guid, client_id, refresh_expires)
         return {
             "scope": " ".join(SCOPES),
             "jti": jti,
@@ -126,7 +142,7 @@ class TokenAuthority:
             "token_type": "bearer",
             "refresh_token": refresh,
             "expires_in": ttl,
-            "refresh_token_expires_in": REFRESH_TTL_S,
+            "refresh_token_expires_in": max(0, int(refresh_expires - time.time())),
         }
 
     def refresh(self, refresh_token: str, client_id: str | None) -> dict[str, Any] | None:
@@ -138,7 +154,7 @@ class TokenAuthority:
             if client_id and client_id != info.client_id:
                 return None
             info.revoked = True
-        return self.issue(info.guid, info.client_id)
+        return self.issue(info.guid, info.client_id, refresh_expires=info.expires)
 
     def refresh_owner(self, refresh_token: str) -> str | None:
         """The GUID a refresh token belongs to, live or not (None if never issued)."""

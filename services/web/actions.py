@@ -21,10 +21,11 @@ from shared.models import Account, DownloadState
 from shared.runs import delete_runs_before
 from shared.states import RETRYABLE_STATES
 from shared.usecases import login, schedule
+from shared.usecases import notify as notifications
 from shared.usecases.delivery import REDIS
 from shared.usecases.downloads import download
 from shared.usecases.sync import sync
-from shared.verify import check_one
+from shared.verify import Tally, check_one
 
 from .context import WebState
 from .errors import BadInput, Conflict
@@ -94,11 +95,12 @@ def enqueue_filtered(state: WebState, account: Account, filters: ActivityFilters
 
 
 def verify_activity(state: WebState, account: Account, activity_id: int, session: Session) -> Done:
-    """Re-check the archived file's size, sha256 and FIT CRC (read-only)."""
+    """Re-check the archived file's size, sha256 and FIT CRC, and decode it (read-only)."""
     activity = get_activity(session, account.id, activity_id)
     if activity.state != DownloadState.DOWNLOADED:
         raise Conflict(f"activity {activity_id} is not archived (state: {activity.state}); nothing to verify")
-    reason = check_one(state.runtime.storage, activity)
+    problem = check_one(state.runtime.storage, activity, Tally())
+    reason = problem.reason if problem else None
     if reason is None:
         return Done(f"Activity {activity_id}: the file is intact.", {"ok": True, "reason": None})
     return Done(
@@ -142,6 +144,20 @@ def set_schedule(state: WebState, account: Account, cron: str | None, enabled: b
     if changed.mirror == schedule.Mirror.LATER:
         warning = "Saved in the database; Redis could not be updated now, beat restores it when it is back."
     return Done(", ".join(parts).capitalize() + ".", {}, warning)
+
+
+def set_notify_urls(state: WebState, account: Account, text: str | None) -> Done:
+    """Replace (or, empty, remove) the account's own notification URLs; shown by scheme and host."""
+    shown = notifications.set_account_urls(state.runtime, account.id, text)
+    if not shown:
+        return Done("The account's own notification URLs are removed.", {"account_targets": []})
+    return Done(f"Notifications of {account.name} also go to {', '.join(shown)}.", {"account_targets": shown})
+
+
+def test_notification(state: WebState, account: Account) -> Done:
+    """Send one test notification now (DeliveryFailed, ConfigError: the reason, without secrets)."""
+    sent = notifications.send_test(state.runtime, account.id)
+    return Done(f"Test notification sent to {sent['targets']}.", {"notification": sent})
 
 
 # --- Garmin login ----------------------------------------------------------------------

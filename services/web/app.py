@@ -53,6 +53,7 @@ NAV = [
     ("activities.index", "Activities"),
     ("tasks.index", "Tasks"),
     ("runs.index", "Sync runs"),
+    ("stats.index", "Stats"),
     ("schedule.index", "Schedule"),
     ("account.index", "Account"),
     ("system.index", "System"),
@@ -173,11 +174,11 @@ def _ensure_default_account(settings: Settings) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .views import account, activities, api, dashboard, runs, schedule, system, tasks
+    from .views import account, activities, api, api_reports, dashboard, runs, schedule, stats, system, tasks
 
     app.register_blueprint(auth.bp)
     health.register(app)
-    for module in (dashboard, activities, tasks, runs, schedule, account, system, api):
+    for module in (dashboard, activities, tasks, runs, stats, schedule, account, system, api, api_reports):
         app.register_blueprint(module.bp)
     # Health checks and scrapes carry no session, so no CSRF token either (they are GETs anyway).
     csrf.exempt(health.bp)

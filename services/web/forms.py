@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from shared.models import DownloadState
+from sqlalchemy import ColumnElement, or_
+
+from shared.models import Activity, DownloadState
 from shared.planning import Filters
 from shared.states import MISSING_STATES
 
@@ -42,6 +44,19 @@ class ActivityFilters(Filters):
         if self.state is None:
             return None
         return STATE_GROUPS.get(self.state, (self.state,))
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        """The shared filters', then the state and the search (by name, or an id): the list, its
+        bulk actions and its CSV select the same activities."""
+        clauses = super().clauses()
+        states = self.states()
+        if states is not None:
+            clauses.append(Activity.state == states[0] if len(states) == 1 else Activity.state.in_(states))
+        if self.q:
+            by_name = Activity.name.icontains(self.q, autoescape=True)
+            is_id = self.q.isdigit() and len(self.q) <= 18
+            clauses.append(or_(Activity.id == int(self.q), by_name) if is_id else by_name)
+        return clauses
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -244,3 +259,17 @@ def mfa_code(data: Mapping[str, Any]) -> str:
     if not code or not code.isdigit() or not 4 <= len(code) <= 10:
         raise BadInput("the security code is the 4 to 10 digits Garmin sent you")
     return code
+
+
+def notify_urls(data: Mapping[str, Any]) -> str | None:
+    """Apprise URLs, one per line or separated by commas or spaces (newlines allowed here)."""
+    value = data.get("urls")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadInput("urls must be text")
+    if len(value) > 4000:
+        raise BadInput("the notification URLs are too long (at most 4000 characters)")
+    if any(ord(ch) < 32 and ch not in "\r\n\t" for ch in value):
+        raise BadInput("urls contains control characters")
+    return value.strip() or None

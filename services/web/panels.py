@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from shared.models import Account
+from shared.notify import history
+from shared.notify.expiry import expiry
 from shared.redact import mask_url
 from shared.reports import account_dict
-from shared.schedules import PRESETS, ScheduleView, get_schedule
+from shared.schedules import PRESETS, ScheduleView, get_schedule, reconcile_view
 from shared.states import counters
 
 from .context import WebState, broker_health
@@ -76,12 +78,23 @@ def chart(state: WebState, session: Session, account: Account) -> dict[str, Any]
     return {"states": by_state, "months": months}
 
 
-def schedule(session: Session, account: Account) -> dict[str, Any]:
-    return {**_schedule(session, account.id), "presets": PRESETS}
+def schedule(state: WebState, session: Session, account: Account) -> dict[str, Any]:
+    """The sync schedule, its presets, and the reconcile that runs with it."""
+    reconcile = reconcile_view(session, account.id, state.settings.reconcile_cron)
+    return {**_schedule(session, account.id), "presets": PRESETS, "reconcile": reconcile.as_dict()}
 
 
 def _schedule(session: Session, account_id: int) -> dict[str, Any]:
     return ScheduleView.of(get_schedule(session, account_id), account_id).as_dict()
+
+
+def account_page(state: WebState, session: Session, account: Account) -> dict[str, Any]:
+    """The account page's extras: when the tokens need a new login, where notifications go."""
+    settings = state.settings
+    return {
+        "token_expiry": expiry(account.refresh_expires_at, settings.token_warn_days),
+        "notifications": history.overview(session, settings, state.runtime.cipher, account.id),
+    }
 
 
 def workers(state: WebState) -> dict[str, Any]:

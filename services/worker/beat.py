@@ -25,9 +25,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from services.worker.names import SYNC_TASK
 from shared.config import Settings
 from shared.db import create_session
-from shared.models import Schedule
+from shared.models import ScheduleKind
 from shared.runtime import get_runtime
-from shared.schedules import all_schedules, cron_problem
+from shared.schedules import Planned, all_schedules, cron_problem, planned_schedules
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,9 @@ CHECK_EVERY_S = 5.0
 SWEEP_EVERY_S = 600.0
 
 
-def entry_name(account_id: int) -> str:
-    return f"sync-account-{account_id}"
+def entry_name(account_id: int, kind: str = ScheduleKind.SYNC) -> str:
+    """`sync-account-1`, `reconcile-account-1`: each kind its own RedBeat entry."""
+    return f"{kind}-account-{account_id}"
 
 
 def cron_schedule(expression: str) -> crontab:
@@ -44,30 +45,38 @@ def cron_schedule(expression: str) -> crontab:
     return crontab(minute, hour, day_of_week, day_of_month, month_of_year)
 
 
-def _entry(app: Celery, schedule: Schedule) -> RedBeatSchedulerEntry | None:
+def _entry(app: Celery, planned: Planned) -> RedBeatSchedulerEntry | None:
     """The RedBeat entry, or None (reported) for a cron that cannot run.
 
     A cron saved before crons were checked must not stop every other account's schedule.
+    A reconcile is a sync with `full`: it walks the whole list.
     """
     try:
-        problem = cron_problem(schedule.cron)
+        problem = cron_problem(planned.cron)
         if problem is None:
             return RedBeatSchedulerEntry(
-                entry_name(schedule.account_id),
+                entry_name(planned.account_id, planned.kind),
                 SYNC_TASK,
-                cron_schedule(schedule.cron),
-                kwargs={"account_id": schedule.account_id, "trigger": "schedule"},
+                cron_schedule(planned.cron),
+                kwargs={
+                    "account_id": planned.account_id,
+                    "trigger": "schedule",
+                    "full": planned.kind == ScheduleKind.RECONCILE,
+                },
                 app=app,
             )
     except ValueError as exc:
         problem = str(exc)
-    log.error("schedule of account %s skipped: %s", schedule.account_id, problem)
+    log.error("%s schedule of account %s skipped: %s", planned.kind, planned.account_id, problem)
     return None
 
 
-def _db_schedules(settings: Settings | None = None) -> list[Schedule]:
-    with create_session((settings or get_runtime().settings).database_url) as session:
-        return all_schedules(session)
+def _db_schedules(settings: Settings | None = None) -> tuple[set[int], list[Planned]]:
+    """(every account with a schedule row, what beat runs)."""
+    settings = settings or get_runtime().settings
+    with create_session(settings.database_url) as session:
+        rows = all_schedules(session)
+        return {row.account_id for row in rows}, planned_schedules(rows, settings.reconcile_cron)
 
 
 def mirror_schedules(app: Celery | None = None, settings: Settings | None = None) -> bool:
@@ -80,27 +89,31 @@ def mirror_schedules(app: Celery | None = None, settings: Settings | None = None
 
         app = default_app
     ensure_conf(app)
-    for schedule in _db_schedules(settings):
-        key = RedBeatSchedulerEntry.generate_key(app, entry_name(schedule.account_id))
-        entry = _entry(app, schedule) if schedule.enabled else None
-        if entry is None:
+    accounts, planned = _db_schedules(settings)
+    wanted = {(p.account_id, p.kind): p for p in planned}
+    for account_id in accounts:
+        for kind in ScheduleKind:
+            key = RedBeatSchedulerEntry.generate_key(app, entry_name(account_id, kind))
+            plan = wanted.get((account_id, kind))
+            entry = _entry(app, plan) if plan is not None else None
+            if entry is None:
+                with contextlib.suppress(KeyError):
+                    RedBeatSchedulerEntry.from_key(key, app=app).delete()
+                continue
             with contextlib.suppress(KeyError):
-                RedBeatSchedulerEntry.from_key(key, app=app).delete()
-            continue
-        with contextlib.suppress(KeyError):
-            entry.last_run_at = RedBeatSchedulerEntry.from_key(key, app=app).last_run_at
-        entry.save()
+                entry.last_run_at = RedBeatSchedulerEntry.from_key(key, app=app).last_run_at
+            entry.save()
     return True
 
 
 def missing_entries(app: Celery) -> int:
-    """How many enabled schedules have no RedBeat entry."""
+    """How many planned schedules have no RedBeat entry."""
     ensure_conf(app)
     client = get_redis(app)
     missing = 0
-    for schedule in _db_schedules():
-        if schedule.enabled and cron_problem(schedule.cron) is None:
-            key = RedBeatSchedulerEntry.generate_key(app, entry_name(schedule.account_id))
+    for plan in _db_schedules()[1]:
+        if cron_problem(plan.cron) is None:
+            key = RedBeatSchedulerEntry.generate_key(app, entry_name(plan.account_id, plan.kind))
             missing += 0 if client.exists(key) else 1
     return missing
 

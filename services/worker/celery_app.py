@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from celery import Celery
 
-from services.worker.names import DOWNLOAD_QUEUE, DOWNLOAD_TASK, SYNC_QUEUE, SYNC_TASK
+from services.worker.names import (
+    DOWNLOAD_QUEUE,
+    DOWNLOAD_TASK,
+    NOTIFY_QUEUE,
+    NOTIFY_TASK,
+    SYNC_QUEUE,
+    SYNC_TASK,
+)
 from shared.config import Settings, load_settings
 
 TASK_SOFT_LIMIT_S = 600
@@ -53,6 +60,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "task_routes": {
             SYNC_TASK: {"queue": SYNC_QUEUE},
             DOWNLOAD_TASK: {"queue": DOWNLOAD_QUEUE},
+            NOTIFY_TASK: {"queue": NOTIFY_QUEUE},
             "garminsync.*": {"queue": SYNC_QUEUE},
         },
         "timezone": "UTC",

@@ -19,9 +19,11 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.worker.names import DOWNLOAD_QUEUE, DOWNLOAD_TASK
+from services.worker.names import DOWNLOAD_QUEUE, DOWNLOAD_TASK, NOTIFY_QUEUE, NOTIFY_TASK
 from services.worker.signals import record_queued_many
 from shared.errors import BrokerUnavailable, GarminSyncError
+from shared.extras import Wants
+from shared.notify.delivery import relay
 from shared.pacing import Dispatcher
 from shared.runtime import get_runtime
 
@@ -56,6 +58,24 @@ def publish_downloads(app: Celery, activity_ids: list[int]) -> None:
         raise BrokerUnavailable(f"cannot reach Redis to publish downloads: {exc}") from None
 
 
+def publish_notifications(app: Celery, notification_ids: list[int]) -> None:
+    """One `garminsync.notify` task per recorded notification: its id (a keyword, so the task
+    history never takes it for an activity), never a URL. A handful at a time: each is
+    recorded in the history by the publish signal."""
+    try:
+        with app.producer_or_acquire() as producer:
+            for notification_id in notification_ids:
+                app.send_task(
+                    NOTIFY_TASK,
+                    kwargs={"notification_id": notification_id},
+                    queue=NOTIFY_QUEUE,
+                    producer=producer,
+                    retry=False,
+                )
+    except (OperationalError, OSError, RedisError) as exc:
+        raise BrokerUnavailable(f"cannot reach Redis to publish notifications: {exc}") from None
+
+
 class DispatcherThread(threading.Thread):
     """Ticks the dispatcher until stopped; an outage is a warning, never the end of the loop."""
 
@@ -67,9 +87,14 @@ class DispatcherThread(threading.Thread):
             limiter=runtime.limiter,
             coordinator=runtime.coordinator,
             publish=lambda ids: publish_downloads(app, ids),
+            relay=lambda: relay(
+                runtime.settings, runtime.cipher, lambda ids: publish_notifications(app, ids)
+            ),
             worker=worker,
             downloading_lease_s=downloading_lease_s,
             max_wait_s=runtime.settings.max_wait_s,
+            wants=Wants.of(runtime.settings),
+            storage=runtime.storage,
         )
         self._stop_event = threading.Event()
         self._trouble: str | None = None

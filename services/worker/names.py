@@ -7,7 +7,9 @@ from __future__ import annotations
 
 SYNC_QUEUE = "sync"
 DOWNLOAD_QUEUE = "downloads"
-QUEUES = (SYNC_QUEUE, DOWNLOAD_QUEUE)
+NOTIFY_QUEUE = "notify"  # its own, so a notification never waits behind downloads
+QUEUES = (SYNC_QUEUE, DOWNLOAD_QUEUE, NOTIFY_QUEUE)
 
 SYNC_TASK = "garminsync.sync_account"
 DOWNLOAD_TASK = "garminsync.download_activity"
+NOTIFY_TASK = "garminsync.notify"

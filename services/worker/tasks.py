@@ -15,10 +15,11 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from services.worker.names import DOWNLOAD_TASK, SYNC_TASK
+from services.worker.names import DOWNLOAD_TASK, NOTIFY_TASK, SYNC_TASK
 from shared import jobs
 from shared.archive import backoff_delay
 from shared.errors import AuthRequired, RateLimited, TransientError
+from shared.notify.delivery import deliver
 from shared.planning import Filters
 from shared.runs import fail_run, open_run
 from shared.runtime import get_runtime
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 SYNC_MAX_RETRIES = 5
 SYNC_SOFT_LIMIT_S = 3600
+NOTIFY_RETRY_S = (30, 120, 480, 900)  # then the delivery is recorded as failed
 
 
 @shared_task(name=DOWNLOAD_TASK)
@@ -103,3 +105,18 @@ def sync_account(
         )
         raise self.retry(countdown=delay, exc=exc, kwargs={**self.request.kwargs, "run_id": run_id}) from None
     return {"run_id": summary.run_id, "new": summary.new, "queued": len(summary.queued)}
+
+
+@shared_task(
+    bind=True, name=NOTIFY_TASK, max_retries=len(NOTIFY_RETRY_S), soft_time_limit=120, time_limit=180
+)
+def notify(self: Task, notification_id: int) -> dict[str, Any]:
+    """Send one recorded notification. It carries the row's id only: the URLs are read here."""
+    runtime = get_runtime()
+    final = self.request.retries >= len(NOTIFY_RETRY_S)
+    outcome = deliver(runtime.settings, runtime.cipher, notification_id, final=final)
+    if outcome == "retry":
+        raise self.retry(countdown=NOTIFY_RETRY_S[self.request.retries]) from None
+    if outcome == "failed":
+        log.warning("notification %s not delivered after %d tries", notification_id, self.request.retries + 1)
+    return {"notification_id": notification_id, "status": outcome}

@@ -1,4 +1,4 @@
-"""The sync schedule: show it, change it, and tell beat at once.
+"""The schedules (sync, reconcile): show them, change them, and tell beat at once.
 
 The `schedules` table is the source of truth; RedBeat (what beat runs from)
 is a mirror, written after each change. A mirror that cannot be written now
@@ -13,8 +13,17 @@ from enum import StrEnum
 
 from shared.db import create_session
 from shared.errors import UsageError
+from shared.models import ScheduleKind
 from shared.runtime import Runtime
-from shared.schedules import ScheduleView, get_schedule, set_cron, set_enabled
+from shared.schedules import (
+    DEFAULT_CRON,
+    PRESETS,
+    ScheduleView,
+    get_schedule,
+    reconcile_view,
+    set_cron,
+    set_enabled,
+)
 from shared.usecases.delivery import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -32,9 +41,13 @@ class ScheduleChanged:
     mirror: Mirror
 
 
-def show(runtime: Runtime, account_id: int) -> ScheduleView:
+def show(runtime: Runtime, account_id: int, kind: str = ScheduleKind.SYNC) -> ScheduleView:
+    """The schedule of that kind as beat runs it (a reconcile without its own cron runs on
+    GARMINSYNC_RECONCILE_CRON while the sync schedule is enabled)."""
     with create_session(runtime.settings.database_url) as session:
-        return ScheduleView.of(get_schedule(session, account_id), account_id)
+        if kind == ScheduleKind.RECONCILE:
+            return reconcile_view(session, account_id, runtime.settings.reconcile_cron)
+        return ScheduleView.of(get_schedule(session, account_id, kind), account_id, kind)
 
 
 def change(
@@ -44,6 +57,7 @@ def change(
     *,
     cron: str | None = None,
     enabled: bool | None = None,
+    kind: str = ScheduleKind.SYNC,
 ) -> ScheduleChanged:
     """Set the cron (a new schedule starts enabled, an existing one keeps its state) and/or
     turn it on or off; `queue` is None in embedded mode."""
@@ -51,10 +65,13 @@ def change(
         raise UsageError("give a cron expression, enabled, or both")
     with create_session(runtime.settings.database_url) as session:
         if cron is not None:
-            set_cron(session, account_id, cron)
+            set_cron(session, account_id, cron, kind)
         if enabled is not None:
-            set_enabled(session, account_id, enabled)
-    return ScheduleChanged(show(runtime, account_id), _mirror(queue))
+            default = DEFAULT_CRON
+            if kind == ScheduleKind.RECONCILE:
+                default = runtime.settings.reconcile_cron or PRESETS["weekly"]
+            set_enabled(session, account_id, enabled, kind, default)
+    return ScheduleChanged(show(runtime, account_id, kind), _mirror(queue))
 
 
 def _mirror(queue: WorkQueue | None) -> Mirror:

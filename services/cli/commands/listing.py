@@ -23,6 +23,9 @@ def list_activities(
         bool, typer.Option("--missing", help="Not archived yet: missing, queued or downloading.")
     ] = False,
     downloaded: Annotated[bool, typer.Option("--downloaded", help="Archived.")] = False,
+    deleted: Annotated[
+        bool, typer.Option("--deleted", help="Deleted on Garmin (kept in the archive until pruned).")
+    ] = False,
     offline: Annotated[bool, typer.Option(help="Only the local store: no request to Garmin.")] = False,
     since: Since = None,
     until: Until = None,
@@ -31,10 +34,10 @@ def list_activities(
     limit: Annotated[int | None, typer.Option(min=1, max=MAX_ROWS, help="At most this many rows.")] = None,
 ) -> None:
     """List activities, refreshing the list from Garmin first unless --offline."""
-    if sum((all_, missing, downloaded)) > 1:
-        raise UsageError("choose one of --all, --missing, --downloaded")
+    if sum((all_, missing, downloaded, deleted)) > 1:
+        raise UsageError("choose one of --all, --missing, --downloaded, --deleted")
     chosen = filters(since, until, activity_type)
-    which = "missing" if missing else "downloaded" if downloaded else "all"
+    which = "missing" if missing else "downloaded" if downloaded else "deleted" if deleted else "all"
     ws = start(ctx)
     rows = listing.activities(ws.runtime, ws.account_id, which, chosen, limit, offline=offline)
     if as_json:

@@ -6,7 +6,7 @@ import typer
 
 from shared.reports import status_report
 
-from .. import output
+from .. import output, output_notify
 from ..bootstrap import start
 from ..exit_codes import handled
 from ..options import AsJson
@@ -21,3 +21,6 @@ def status(ctx: typer.Context, as_json: AsJson = False) -> None:
         output.print_json(report)
     else:
         output.status(report)
+        output_notify.token_expiry(report["token_expiry"])
+        output_notify.overview(report["notifications"])
+        output_notify.last_failure(report["notifications"]["recent"])

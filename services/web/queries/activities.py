@@ -6,11 +6,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from shared.extras import archived_formats
 from shared.models import Activity
-from shared.reports import activity_dict, state_counts
+from shared.reports import activity_dict, archived_originals, state_counts
 
 from ..cache import TTLCache
 from ..errors import Missing
@@ -34,6 +35,7 @@ LIST_COLUMNS = (
     Activity.attempts,
     Activity.file_size,
     Activity.deleted_upstream,
+    Activity.file_format,
 )
 LIST_KEYS = (
     "id",
@@ -60,16 +62,8 @@ SORT_COLUMNS: dict[str, Any] = {
 
 
 def activity_clauses(account_id: int, filters: ActivityFilters) -> list[ColumnElement[bool]]:
-    """The account, the shared date and type filters (`shared.planning.Filters`), state and search."""
-    clauses: list[ColumnElement[bool]] = [Activity.account_id == account_id, *filters.clauses()]
-    states = filters.states()
-    if states is not None:
-        clauses.append(Activity.state == states[0] if len(states) == 1 else Activity.state.in_(states))
-    if filters.q:
-        by_name = Activity.name.icontains(filters.q, autoescape=True)
-        is_id = filters.q.isdigit() and len(filters.q) <= 18
-        clauses.append(or_(Activity.id == int(filters.q), by_name) if is_id else by_name)
-    return clauses
+    """The account, then the filters: dates and type (`shared.planning.Filters`), state and search."""
+    return [Activity.account_id == account_id, *filters.clauses()]
 
 
 def _order(session: Session, filters: ActivityFilters, selective: bool) -> list[Any]:
@@ -142,9 +136,17 @@ def activity_page(
         filters.q,
     )
     fetch = _seek(session, clauses, filters.order == "desc", order) if seek and _seekable(filters) else None
-    return paged(
-        session, query, count_query, paging, lambda row: activity_dict(row, LIST_KEYS), cache, key, fetch
-    )
+    originals: dict[int, str | None] = {}
+
+    def to_dict(row: Any) -> dict[str, Any]:
+        originals.update(archived_originals([row]))
+        return activity_dict(row, LIST_KEYS)
+
+    page = paged(session, query, count_query, paging, to_dict, cache, key, fetch)
+    formats = archived_formats(session, originals)
+    for item in page.items:
+        item["formats"] = formats[item["id"]]
+    return page
 
 
 def _seekable(filters: ActivityFilters) -> bool:
@@ -248,9 +250,15 @@ def readable_summary(summary_json: str | None) -> list[tuple[str, str]]:
     return out
 
 
-def activity_detail(activity: Activity) -> dict[str, Any]:
-    """`shared.reports.activity_dict` plus Garmin's summary values, for the detail page."""
-    return {**activity_dict(activity), "summary": dict(readable_summary(activity.summary_json))}
+def activity_detail(session: Session, activity: Activity) -> dict[str, Any]:
+    """`shared.reports.activity_dict` plus Garmin's summary values and the archived formats,
+    for the detail page."""
+    formats = archived_formats(session, archived_originals([activity]))[activity.id]
+    return {
+        **activity_dict(activity),
+        "summary": dict(readable_summary(activity.summary_json)),
+        "formats": formats,
+    }
 
 
 def list_activity_types(session: Session, account_id: int) -> list[str]:

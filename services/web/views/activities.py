@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import Blueprint, render_template, request, send_file, url_for
+from flask import Blueprint, render_template, request, send_file, stream_with_context, url_for
 from werkzeug.wrappers import Response
 
 from shared.models import Activity, DownloadState
+from shared.usecases import export as exporting
 
 from .. import actions, forms, panels
 from ..context import WebState, web_state
@@ -37,6 +39,24 @@ def index() -> str:
     )
 
 
+@bp.get("/export.csv")
+def export_csv() -> Response:
+    """The filtered list as CSV (the same use case as `garminsync export`), streamed."""
+    state = web_state()
+    account = current_account()
+    filters = forms.activity_filters(request.args)
+    chunks = exporting.chunks(state.runtime, account.id, filters, "csv")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Response(
+        stream_with_context(chunks),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="garminsync-activities-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @bp.post("/enqueue")
 def enqueue() -> Response:
     account = current_account()
@@ -49,7 +69,7 @@ def enqueue() -> Response:
 def detail(activity_id: str) -> str:
     account = current_account()
     activity = get_activity(db_session(), account.id, forms.activity_id(activity_id))
-    return render_template("activity.html", a=activity_detail(activity))
+    return render_template("activity.html", a=activity_detail(db_session(), activity))
 
 
 @bp.post("/<activity_id>/retry")

@@ -125,7 +125,7 @@ def enqueue() -> tuple[Response, int]:
 @bp.get("/activities/<activity_id>")
 def activity(activity_id: str) -> Response:
     found = get_activity(db_session(), current_account().id, forms.activity_id(activity_id))
-    return jsonify(activity_detail(found))
+    return jsonify(activity_detail(db_session(), found))
 
 
 @bp.post("/activities/<activity_id>/retry")
@@ -202,7 +202,7 @@ def workers() -> Response:
 
 @bp.get("/schedule")
 def schedule() -> Response:
-    return jsonify(panels.schedule(db_session(), current_account()))
+    return jsonify(panels.schedule(web_state(), db_session(), current_account()))
 
 
 @bp.route("/schedule", methods=["POST", "PUT"])
@@ -211,7 +211,7 @@ def set_schedule() -> tuple[Response, int]:
     cron = forms.text(data, "cron", 120)
     enabled = forms.boolean(data, "enabled") if "enabled" in data else None
     done = actions.set_schedule(web_state(), current_account(), cron, enabled)
-    return jsonify({**done.as_dict(), **panels.schedule(db_session(), current_account())}), 200
+    return jsonify({**done.as_dict(), **panels.schedule(web_state(), db_session(), current_account())}), 200
 
 
 @bp.get("/schedule/preview")

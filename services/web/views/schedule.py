@@ -19,7 +19,7 @@ bp = Blueprint("schedule", __name__, url_prefix="/schedule")
 def index() -> str:
     account = current_account()
     return render_template(
-        "schedule.html", s=panels.schedule(db_session(), account), error=None, cron_value=None
+        "schedule.html", s=panels.schedule(web_state(), db_session(), account), error=None, cron_value=None
     )
 
 
@@ -33,7 +33,10 @@ def save() -> Response | tuple[str, int]:
     except UsageError as exc:
         # Show the form again with what was typed and why it is wrong.
         page = render_template(
-            "schedule.html", s=panels.schedule(db_session(), account), error=str(exc), cron_value=cron
+            "schedule.html",
+            s=panels.schedule(web_state(), db_session(), account),
+            error=str(exc),
+            cron_value=cron,
         )
         return page, 400
     return done_redirect(done, url_for("schedule.index"))
