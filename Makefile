@@ -27,7 +27,7 @@ demo: venv
 	$(PY) scripts/demo.py
 
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not integration and not browser and not docker"

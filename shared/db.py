@@ -133,7 +133,13 @@ def _copy_new(session: Session, model: Any, rows: list[dict[str, Any]], key: str
     quote = session.get_bind().dialect.identifier_preparer.quote
     table = quote(model.__table__.name)
     staging = quote(f"incoming_{model.__table__.name}")
-    columns = list(rows[0])
+    # COPY applies only the server's defaults: add the model's own for the columns left out.
+    defaults = {
+        column.name: column.default.arg
+        for column in model.__table__.columns
+        if column.name not in rows[0] and column.default is not None and column.default.is_scalar
+    }
+    columns = [*rows[0], *defaults]
     names = ", ".join(quote(column) for column in columns)
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor:
@@ -144,7 +150,7 @@ def _copy_new(session: Session, model: Any, rows: list[dict[str, Any]], key: str
         )
         with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([row[column] for column in columns])
+                copy.write_row([row[column] if column in row else defaults[column] for column in columns])
         cursor.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "  # noqa: S608
             f"ON CONFLICT ({quote(key)}) DO NOTHING"

@@ -39,7 +39,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+# One compose stack at a time: the tests share the engine, its images and host ports.
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900), pytest.mark.xdist_group("docker")]
 
 # The demo profile's settings: a per-second budget keeps the demo to a minute; at the
 # default 30/minute the same 300 activities take ~11 minutes (docs/DEPLOYMENT.md).
@@ -305,8 +306,10 @@ def _assert_verified(stack: Stack, status: dict[str, Any]) -> None:
     assert counts["missing"] == counts["queued"] == counts["downloading"] == counts["failed"] == 0, counts
     verify = stack.garminsync_json("verify")
     assert verify == {"checked": counts["downloaded"], "problems": []}
-    files = stack.sh("worker", "find /data/fit -type f | wc -l").strip()
-    assert files == str(counts["downloaded"]), "files in /data/fit"
+    originals = stack.sh("worker", "find /data/fit -type f ! -name '*.json' | wc -l").strip()
+    assert originals == str(counts["downloaded"]), "originals in /data/fit"
+    sidecars = stack.sh("worker", "find /data/fit -type f -name '*.json' | wc -l").strip()
+    assert sidecars == str(counts["downloaded"] + counts["no_file"]), "sidecars in /data/fit"
 
 
 # --- the image ---------------------------------------------------------------------------------
@@ -519,7 +522,9 @@ def test_the_volume_keeps_the_archive_and_the_schedule_across_down_and_up(demo: 
     with tarfile.open(fileobj=io.BytesIO(backup)) as archive:
         names = archive.getnames()
     assert {"./garmin.db", "./secret.key", "./tokens/garmin_tokens.json"} <= set(names)
-    assert sum(name.startswith("./fit/activity_") for name in names) == before["counts"]["downloaded"]
+    originals = [name for name in names if name.startswith("./fit/activity_") and not name.endswith(".json")]
+    assert len(originals) == before["counts"]["downloaded"]
+    assert "./manifest.json" in names
     stack.compose("down", timeout=180)
     assert stack.labelled("container") == []
     assert len(stack.labelled("volume")) == 2  # garminsync-data and redis-data stay

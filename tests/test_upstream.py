@@ -107,7 +107,7 @@ def test_deleted_activity_is_flagged_kept_shown_and_pruned_only_when_asked(
     listed = json.loads(cli("list", "--deleted", "--offline", "--json").stdout)
     assert [(a["id"], a["deleted_upstream"]) for a in listed] == [(gone, True)]
     assert listed[0]["deleted_at"]
-    table = cli("list", "--offline", COLUMNS="200")
+    table = cli.subprocess("list", "--offline", COLUMNS="250")  # a process reads COLUMNS when it starts
     assert "(deleted on Garmin)" in next(line for line in table.stdout.splitlines() if str(gone) in line)
     assert cli("verify").exit_code == 0  # a deleted activity's file is still sound
 

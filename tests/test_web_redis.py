@@ -76,7 +76,7 @@ def test_actions_reach_redis_and_queues_are_counted(app: Flask, redis_server: Re
         assert waiting is not None and waiting.state == "queued" and waiting.dispatched_at is None
 
     workers = client.get("/api/workers").get_json()
-    assert workers["redis_ok"] is True and workers["queues"] == {"sync": 1, "downloads": 0}
+    assert workers["redis_ok"] is True and workers["queues"] == {"sync": 1, "downloads": 0, "notify": 0}
     assert workers["workers"] == []  # nobody answered the ping
     assert "No worker answered the ping" in client.get("/tasks").get_data(as_text=True)
     assert 'garminsync_queue_length{queue="sync"} 1.0' in client.get("/metrics").get_data(as_text=True)
