@@ -159,6 +159,9 @@ def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
     settings = runtime.settings
     with create_session(settings.database_url) as session:
         counts = state_counts(session, account_id)
+        deleted = session.scalar(
+            select(func.count()).where(Activity.account_id == account_id, Activity.deleted_upstream.is_(True))
+        )
         account = session.get(Account, account_id)
         last = session.scalars(
             select(SyncRun).where(SyncRun.account_id == account_id).order_by(SyncRun.id.desc()).limit(1)
@@ -178,6 +181,7 @@ def status_report(runtime: Runtime, account_id: int) -> dict[str, Any]:
         "account": account_info,
         "counts": counts,
         "total": sum(counts.values()),
+        "deleted_on_garmin": int(deleted or 0),  # kept in the archive (`list --deleted`, `prune`)
         "last_run": last_run,
         "backlog": backlog,
         "cooldown_s": cooldown,

@@ -16,9 +16,11 @@ import pytest
 import requests
 
 from services.simulator.server import SimulatorServer
+from services.web.app import create_app
 from shared.config import load_settings
 from shared.errors import ConfigError
 from tests.conftest import Cli, downloads_requested
+from tests.web_factories import web_settings
 
 
 def rows(cli: Cli, sql: str, *params: object) -> list[tuple]:
@@ -84,7 +86,7 @@ def test_rename_and_type_change_are_picked_up_without_a_download(
 
 
 def test_deleted_activity_is_flagged_kept_shown_and_pruned_only_when_asked(
-    cli: Cli, simulator: SimulatorServer
+    cli: Cli, simulator: SimulatorServer, tmp_path: Path
 ) -> None:
     sync(cli)
     gone = oldest_fit(simulator, 1)[0]
@@ -109,6 +111,12 @@ def test_deleted_activity_is_flagged_kept_shown_and_pruned_only_when_asked(
     assert listed[0]["deleted_at"]
     table = cli.subprocess("list", "--offline", COLUMNS="250")  # a process reads COLUMNS when it starts
     assert "(deleted on Garmin)" in next(line for line in table.stdout.splitlines() if str(gone) in line)
+    assert json.loads(cli("status", "--json").stdout)["deleted_on_garmin"] == 1
+    assert "Deleted on Garmin 1, kept in the archive" in cli.subprocess("status", COLUMNS="250").stdout
+    dashboard = create_app(web_settings(tmp_path, GARMINSYNC_GARMIN_API_URL=simulator.url)).test_client()
+    on_page = dashboard.get("/api/activities?state=deleted").get_json()
+    assert [a["id"] for a in on_page["items"]] == [gone]
+    assert "deleted on Garmin" in dashboard.get("/activities?state=deleted").get_data(as_text=True)
     assert cli("verify").exit_code == 0  # a deleted activity's file is still sound
 
     dry = cli("prune", "--deleted", "--json")

@@ -171,6 +171,11 @@ def status(report: dict[str, Any]) -> None:
     )
     listed = ", ".join(f"{state} {counts.get(state, 0)}" for state in STATES_SHOWN)
     out.print(f"[bold]Activities[/bold] {report['total']}: {listed}")
+    if report["deleted_on_garmin"]:
+        out.print(
+            f"[bold]Deleted on Garmin[/bold] {report['deleted_on_garmin']}, kept in the archive "
+            "(`list --deleted`; `prune --deleted` removes them)"
+        )
     last = report["last_run"]
     if last:
         out.print(

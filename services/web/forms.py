@@ -24,6 +24,8 @@ DEFAULT_PER_PAGE = 50
 MAX_PAGE = 1_000_000
 # `state=pending` is the dashboard's "Missing" counter: every state `shared.states` counts as missing.
 STATE_GROUPS: dict[str, tuple[str, ...]] = {"pending": MISSING_STATES}
+# `state=deleted`: deleted on Garmin and kept in the archive (a flag, whatever the download state).
+DELETED = "deleted"
 ACTIVITY_STATES = tuple(str(state) for state in DownloadState)
 ACTIVITY_SORTS = ("start", "name", "type", "state", "distance", "duration", "attempts")
 RUN_STATUSES = ("running", "success", "partial", "error")
@@ -41,7 +43,7 @@ class ActivityFilters(Filters):
     order: str = "desc"
 
     def states(self) -> tuple[str, ...] | None:
-        if self.state is None:
+        if self.state is None or self.state == DELETED:
             return None
         return STATE_GROUPS.get(self.state, (self.state,))
 
@@ -52,6 +54,8 @@ class ActivityFilters(Filters):
         states = self.states()
         if states is not None:
             clauses.append(Activity.state == states[0] if len(states) == 1 else Activity.state.in_(states))
+        if self.state == DELETED:
+            clauses.append(Activity.deleted_upstream.is_(True))
         if self.q:
             by_name = Activity.name.icontains(self.q, autoescape=True)
             is_id = self.q.isdigit() and len(self.q) <= 18
@@ -203,7 +207,7 @@ def activity_filters(args: Mapping[str, Any]) -> ActivityFilters:
         since=since,
         until=until,
         activity_type=text(args, "type", 64),
-        state=choice(args, "state", (*ACTIVITY_STATES, *STATE_GROUPS)),
+        state=choice(args, "state", (*ACTIVITY_STATES, *STATE_GROUPS, DELETED)),
         q=text(args, "q", 100),
         sort=choice(args, "sort", ACTIVITY_SORTS, "start") or "start",
         order=choice(args, "order", ("asc", "desc"), "desc") or "desc",
