@@ -91,6 +91,7 @@ def test_a_429_storm_gets_a_cooldown_not_a_loop(stack: Stack) -> None:
     stack.assert_archive_sound()
 
 
+@SQLITE_ONLY
 def test_kill_9_of_a_worker_costs_only_a_retry(make: StackFactory) -> None:
     stack = make(activities=40, latency_ms=250, GARMINSYNC_RATE_LIMIT="10/second")
     stack.procs.worker("victim", concurrency=2)

@@ -106,16 +106,19 @@ def test_the_login_pause_holds_and_ends_in_any_time_zone(tmp_path: Path, zone: s
     with SimulatorServer(activities=3, seed=2) as sim:
         email, password = sim.state.account.email, sim.state.account.password
         cli = login_cli(
-            sim, tmp_path, GARMIN_EMAIL=email, GARMIN_PASSWORD="nope", GARMINSYNC_LOGIN_BACKOFF="3", TZ=zone
+            sim, tmp_path, GARMIN_EMAIL=email, GARMIN_PASSWORD="nope", GARMINSYNC_LOGIN_BACKOFF="10", TZ=zone
         )
         refused = cli.subprocess("login")
+        refused_at = time.monotonic()
         assert refused.returncode == 3, refused.stderr
         failures = sim.state.stats()["login_failures"]
         held = cli.subprocess("login", GARMIN_PASSWORD=password)
         assert held.returncode == 6 and "paused" in held.stderr, held.stderr
         assert sim.state.stats()["login_failures"] == failures  # no request was sent
         assert sim.state.stats()["logins"] == 0
-        time.sleep(3.5)  # on purpose: the three-second pause runs out, whatever the local clock
+        # Ten seconds: a loaded machine may take several to start the next command. Then, on
+        # purpose, the pause runs out, whatever the local clock.
+        time.sleep(max(0.0, refused_at + 10.5 - time.monotonic()))
         after = cli.subprocess("login", GARMIN_PASSWORD=password)
         assert after.returncode == 0, after.stderr
         # Without a pause (GARMINSYNC_LOGIN_BACKOFF=0), the next attempt goes to Garmin at once.

@@ -91,6 +91,7 @@ def test_workers_killed_and_redis_emptied_mid_backlog_lose_nothing(make: StackFa
     assert set(stack.states().values()) == {"downloaded", "no_file"}
 
 
+@SQLITE_ONLY
 def test_accounts_are_paced_apart_and_one_needing_login_stalls_no_other(make: StackFactory) -> None:
     stack = make(activities=150, latency_ms=50, GARMINSYNC_RATE_LIMIT="10/5 seconds", **MARGIN)
     stack.add_account("bea", "bea@example.com", activities=6)
