@@ -224,3 +224,24 @@ def test_web_on_a_port_in_use_is_one_line_and_exit_5(cli: Cli) -> None:
         result = cli.subprocess("web", "--port", str(port))
     assert result.returncode == 5
     assert result.stderr.splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+def test_a_reader_that_stops_early_gets_no_error(cli: Cli) -> None:
+    """`garminsync export | head`: the reader closes the pipe; the command ends quietly."""
+    import subprocess
+
+    from tests.conftest import GARMINSYNC, clean_environ
+
+    assert cli("list", "--all").exit_code == 0  # the store holds the simulator's activities
+    proc = subprocess.Popen(
+        [GARMINSYNC, "export", "--format", "csv"],
+        env={**clean_environ(), **cli.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before a byte is written: the first write meets a closed pipe
+    err = proc.stderr.read()
+    assert proc.wait(60) == 1, err  # as Click, rich and Python's own docs do on a closed pipe
+    assert err == ""  # no "unexpected BrokenPipeError", no traceback

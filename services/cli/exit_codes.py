@@ -42,8 +42,8 @@ def handled[F: Callable[..., Any]](func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except typer.Exit:
-            raise
+        except (typer.Exit, BrokenPipeError):
+            raise  # a reader that stopped early (`| head`): Click exits 1 without a word
         except GarminSyncError as exc:
             raise fail(str(exc), code_for(exc)) from None
         except KeyboardInterrupt:
